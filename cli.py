@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from model.errors import ModelError
 from problems.errors import ProblemError
+from prover.errors import ProverError
 from verifier.errors import VerifierError
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -33,7 +34,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 # Every package's own error class; anything else is a bug and keeps its traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (ProblemError, ModelError, VerifierError)
+USER_ERRORS: tuple[type[Exception], ...] = (ProblemError, ModelError, VerifierError, ProverError)
 
 
 def user_errors(fn):
@@ -57,6 +58,244 @@ def print_json(obj) -> None:
 
 
 # ---- commands are added below, one function each ----
+
+
+@model_app.command("info")
+@user_errors
+def model_info(path: Path = typer.Argument(..., help="A checkpoint directory (config.json + safetensors) or a .gguf."),
+               as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON.")) -> None:
+    """Describe a local checkpoint: architecture, parameter count, attention and FFN kinds, layers, experts, dtype."""
+    from rich.table import Table
+
+    from model.info import describe
+
+    info = describe(path)
+    if as_json:
+        print_json(info)
+        return
+    table = Table(title=escape(str(path)), show_header=False)
+    for key, value in info.items():
+        if value is None or key == "path":
+            continue
+        if key in ("parameters", "active_parameters"):
+            value = f"{value:,} ({value / 1e9:.3g} B)" if value >= 1e8 else f"{value:,}"
+        table.add_row(key.replace("_", " "), escape(str(value)))
+    console.print(table)
+
+
+@problems_app.command("list")
+@user_errors
+def problems_list(as_json: bool = typer.Option(False, "--json", help="Print the sets as JSON.")) -> None:
+    """List the bundled problem sets: name, number of problems, source and license."""
+    from dataclasses import asdict
+
+    from rich.table import Table
+
+    from problems.sets import list_sets
+
+    sets = list_sets()
+    if as_json:
+        print_json([asdict(s) for s in sets])
+        return
+    table = Table(title="Problem sets (show one with `proofloop problems show SET/ID`)")
+    for column, justify in (("name", "left"), ("count", "right"), ("source", "left"), ("license", "left")):
+        table.add_column(column, justify=justify, overflow="fold")
+    for s in sets:
+        table.add_row(s.name, str(s.count), escape(s.source), s.license)
+    console.print(table)
+
+
+@problems_app.command("show")
+@user_errors
+def problems_show(ref: str = typer.Argument(..., help="SET/ID (e.g. imo2025/1), a problem file, or FILE#ID."),
+                  as_json: bool = typer.Option(False, "--json", help="Print the problem as JSON.")) -> None:
+    """Show one problem: its statement, answer and source."""
+    from rich.panel import Panel
+    from rich.text import Text
+
+    from problems.sets import resolve
+
+    p = resolve(ref)
+    if as_json:
+        print_json(p.to_dict())
+        return
+    title = p.id + (f" ({p.max_points} points)" if p.max_points else "")
+    console.print(Panel(Text(p.statement), title=Text(title), subtitle=Text(p.source) if p.source else None,
+                        expand=False))
+    console.print(Text.assemble(("answer: ", "bold"), p.answer or ("none given", "dim")))
+    if p.source:
+        console.print(Text.assemble(("source: ", "bold"), p.source))
+    extras = [name for name, value in (("reference solution", p.reference_solution),
+                                       ("grading guidelines", p.grading_guidelines),
+                                       ("Lean statement", p.lean_statement)) if value]
+    if extras:
+        console.print(f"[dim]also: {', '.join(extras)} (see --json)[/dim]")
+
+# Backend flags shared by the commands that call a model.
+EndpointOpt = typer.Option(None, "--endpoint", envvar="PROOFLOOP_ENDPOINT",
+                           help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (vLLM, SGLang).")
+ModelOpt = typer.Option(None, "--model", envvar="PROOFLOOP_MODEL", help="Model name on the server (default: its first).")
+ApiKeyOpt = typer.Option(None, "--api-key", envvar="PROOFLOOP_API_KEY", help="API key for the server.", show_default=False)
+LocalOpt = typer.Option(None, "--local", help="A local checkpoint directory for the in-process engine.")
+PromptsOpt = typer.Option(None, "--prompts", help="Directory of prompt templates overriding the built-in ones.")
+
+
+def default_run_dir(problem_id: str) -> Path:
+    import re
+    import time
+
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", problem_id).strip("-") or "problem"
+    return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
+
+
+@app.command()
+@user_errors
+def prove(
+    problem: str = typer.Argument(..., help="SET/ID of a bundled problem (e.g. imo2025/1), a problem file, or FILE#ID."),
+    endpoint: Optional[str] = EndpointOpt,
+    model: Optional[str] = ModelOpt,
+    api_key: Optional[str] = ApiKeyOpt,
+    local: Optional[str] = LocalOpt,
+    candidates: int = typer.Option(4, "--candidates", "-n", help="Proofs drafted in the first round."),
+    verifications: int = typer.Option(4, "--verifications", "-m", help="Verifications per proof."),
+    rounds: int = typer.Option(3, "--rounds", "-r", help="Rounds: the first drafts, the others refine."),
+    refine_top: int = typer.Option(2, "--refine-top", help="Best proofs refined each round."),
+    feedback: int = typer.Option(2, "--feedback", help="Verifications fed back per refined proof (one refinement each)."),
+    accept: str = typer.Option("all", "--accept", help="'all' (every verification passes) or 'consecutive:K[:F]'."),
+    meta: bool = typer.Option(True, "--meta/--no-meta", help="Meta-verify issues; only confirmed ones are fed back."),
+    temperature: float = typer.Option(1.0, "--temperature"),
+    top_p: float = typer.Option(0.95, "--top-p"),
+    max_tokens: int = typer.Option(8192, "--max-tokens", help="Most tokens per model answer."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Base seed; each call gets its own stable seed."),
+    token_budget: Optional[int] = typer.Option(None, "--token-budget", help="Stop after this many tokens in the run."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Stop after this many seconds."),
+    concurrency: int = typer.Option(8, "--concurrency", help="Requests in flight to a server."),
+    timeout: float = typer.Option(600.0, "--timeout", help="Seconds a server call may take before it is retried."),
+    prompts: Optional[Path] = PromptsOpt,
+    run: Optional[Path] = typer.Option(None, "--run", help="Run directory (default: runs/<time>-<problem>)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --run; finished calls are not redone."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the live view."),
+) -> None:
+    """Prove a problem: draft, verify, meta-verify and refine, and print the best proof with its score."""
+    from rich.panel import Panel
+    from rich.text import Text
+
+    from model.choose import backend_from_flags
+    from problems.sets import resolve
+    from prover.config import SearchConfig
+    from prover.search import Search
+    from prover.store import RunStore
+    from prover.summary import summary
+    from report.live import SearchView
+    from verifier.prompts import Templates
+
+    if resume and run is None:
+        raise ProverError("--resume needs --run DIR: the run directory to continue")
+    prob = resolve(problem)
+    templates = Templates(prompts)
+    config = SearchConfig(candidates=candidates, verifications=verifications, rounds=rounds, refine_top=refine_top,
+                          feedback_per_proof=feedback, accept=accept, meta=meta, temperature=temperature,
+                          top_p=top_p, max_tokens=max_tokens, seed=seed, token_budget=token_budget,
+                          time_budget=time_budget)
+    backend = backend_from_flags(endpoint, model, api_key, local, concurrency=concurrency, timeout=timeout)
+    identity = {"kind": "prove", "problem": prob.to_dict(), "search": config.identity(),
+                "backend": backend.name, "prompts": templates.fingerprint()}
+    run_dir = run or default_run_dir(prob.id)
+    store = RunStore.open(run_dir, identity) if resume else RunStore.create(run_dir, identity)
+    try:
+        search = Search(prob, config, backend, store, templates)
+        if as_json:
+            result = search.run()
+        else:
+            with SearchView(console, prob.id) as view:
+                search.on_event = search.calls.on_event = view.event
+                result = search.run()
+        out = summary(prob, result, str(run_dir))
+    finally:
+        store.close()
+    if as_json:
+        print_json(out)
+        return
+    b = result.best
+    if b is None:
+        console.print(f"[red]no usable proof[/red] ({result.status}); the run is in {run_dir}")
+        raise typer.Exit(1)
+    console.print(Panel(Text(b.proof.text), title=Text(f"best proof {b.id} of {prob.id}"), expand=False))
+    console.print(Text(f"mean verification score {b.mean_score if b.mean_score is not None else '-'} over "
+                       f"{len(b.verifications)} verifications ({' '.join(str(s) for s in b.scores)}); "
+                       f"status {result.status}; rounds {result.rounds_used}; run {run_dir}"))
+
+
+@app.command()
+@user_errors
+def verify(
+    problem: str = typer.Argument(..., help="SET/ID of a bundled problem, a problem file, or FILE#ID."),
+    proof_file: Path = typer.Argument(..., help="A text/Markdown file holding the proof to grade."),
+    endpoint: Optional[str] = EndpointOpt,
+    model: Optional[str] = ModelOpt,
+    api_key: Optional[str] = ApiKeyOpt,
+    local: Optional[str] = LocalOpt,
+    verifications: int = typer.Option(4, "--verifications", "-m", help="Verifications to run."),
+    meta: bool = typer.Option(True, "--meta/--no-meta", help="Meta-verify the issues raised."),
+    temperature: float = typer.Option(1.0, "--temperature"),
+    max_tokens: int = typer.Option(8192, "--max-tokens"),
+    prompts: Optional[Path] = PromptsOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Grade one given proof: score, and issues pinned to step numbers."""
+    from rich.table import Table
+
+    from model.backend import Sampling
+    from model.choose import backend_from_flags
+    from problems.sets import resolve
+    from verifier.grade import grade_proof
+    from verifier.prompts import Templates
+    from verifier.proof_file import read_proof
+    from verifier.steps import segment
+
+    prob = resolve(problem)
+    proof = segment(read_proof(proof_file))
+    if verifications < 1:
+        raise VerifierError(f"--verifications must be at least 1 (got {verifications})")
+    backend = backend_from_flags(endpoint, model, api_key, local)
+    results = grade_proof(backend, prob, proof, verifications, meta, Templates(prompts),
+                          Sampling(temperature=temperature, max_tokens=max_tokens))
+    scores = [v.score for v in results if v.score is not None]
+    mean = sum(scores) / len(scores) if scores else None
+    if as_json:
+        print_json({"problem_id": prob.id, "mean_score": mean, "scores": [v.score for v in results],
+                    "statuses": [v.status for v in results],
+                    "steps": [vars(s) for s in proof.steps],
+                    "verifications": [v.to_dict() for v in results]})
+        return
+    console.print(f"[bold]{escape(prob.id)}[/bold]: mean score {mean if mean is not None else '-'} over "
+                  f"{len(scores)} graded of {len(results)} ({', '.join(v.status for v in results)})")
+    table = Table("verification", "step", "severity", "confirmed", "issue")
+    for n, v in enumerate(results, start=1):
+        for i in v.issues:
+            table.add_row(str(n), str(i.step) if i.step else "-", i.severity,
+                          {True: "yes", False: "no", None: "-"}[i.confirmed], escape(i.description[:200]))
+    console.print(table)
+
+
+@app.command()
+@user_errors
+def export(run: Path = typer.Argument(..., help="A run directory."),
+           output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write here instead of stdout.")) -> None:
+    """Write every model call of a run as JSON lines (kind, key, request, completion, usage, status)."""
+    from prover.store import RunStore
+
+    store = RunStore.open(run)
+    try:
+        lines = [json.dumps(c, ensure_ascii=False) for c in store.calls()]
+    finally:
+        store.close()
+    text = "\n".join(lines) + ("\n" if lines else "")
+    if output:
+        output.write_text(text, encoding="utf-8")
+        err_console.print(f"{len(lines)} calls written to {output}")
+    else:
+        sys.stdout.write(text)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,11 @@
 """Shared test set-up. Triton kernels run under the interpreter on CPU; it must be set before triton is imported."""
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("TRITON_INTERPRET", "1")
+
+# Shared test helpers (tests/openai_server.py) are importable from every test folder.
+TESTS = Path(__file__).resolve().parent
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))

@@ -1,0 +1,32 @@
+"""Picking the backend from the command line: a remote server, a local checkpoint, or the embedded demo model."""
+from __future__ import annotations
+
+import os
+
+from model.backend import Backend
+from model.errors import ModelError
+
+
+def backend_from_flags(endpoint: str | None = None, model: str | None = None, api_key: str | None = None,
+                       local: str | None = None, concurrency: int = 8, timeout: float = 600.0) -> Backend:
+    endpoint = endpoint or os.environ.get("PROOFLOOP_ENDPOINT")
+    if endpoint and local:
+        raise ModelError("give either --endpoint (a server) or --local (a checkpoint), not both")
+    if endpoint:
+        from model.remote import RemoteBackend
+
+        backend = RemoteBackend.from_env(endpoint=endpoint, model=model, api_key=api_key,
+                                         concurrency=concurrency, timeout=timeout)
+        if model:  # from_env asked the server already when it had to pick the model
+            backend.check()
+        return backend
+    return local_backend(local)
+
+
+def local_backend(path: str | None) -> Backend:
+    try:
+        from model.local import LocalBackend  # the in-process engine
+    except ImportError:
+        raise ModelError("the local engine is not available in this build yet; point --endpoint at an "
+                         "OpenAI-compatible server (vLLM, SGLang) and give --model") from None
+    return LocalBackend.from_path(path)

@@ -1,0 +1,68 @@
+"""Issuing a batch of model calls through the run store: finished calls are read back, the rest go to the backend
+in one batch and are committed one by one as they finish."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from model.backend import Backend, Completion, Request
+from prover.store import RunStore
+
+
+@dataclass(frozen=True)
+class Call:
+    key: str  # idempotency key, stable across resumes
+    kind: str
+    candidate_id: str | None
+    round: int | None
+    request: Request
+
+
+StatusOf = Callable[[Completion], str]
+OnEvent = Callable[[dict], None]
+
+
+def completion_status(c: Completion) -> str:
+    return {"error": "error", "length": "truncated"}.get(c.finish_reason, "ok")
+
+
+class CallRunner:
+    def __init__(self, backend: Backend, store: RunStore, problem_id: str, on_event: OnEvent | None = None):
+        self.backend = backend
+        self.store = store
+        self.problem_id = problem_id
+        self.on_event = on_event or (lambda e: None)
+        self.issued = 0  # calls sent to the backend by this process
+        self.reused = 0  # calls read back from the store
+
+    def run(self, calls: list[Call], status_of: StatusOf = completion_status) -> list[Completion]:
+        results: list[Completion | None] = [None] * len(calls)
+        todo: list[int] = []
+        for i, call in enumerate(calls):
+            found = self.store.finished(call.key)
+            if found:
+                results[i] = found[0]
+                self.reused += 1
+            else:
+                todo.append(i)
+        if calls:
+            self.on_event({"type": "calls", "kind": calls[0].kind, "total": len(calls), "reused": len(calls) - len(todo)})
+        if todo:
+            recorded: set[int] = set()
+
+            def on_result(j: int, completion: Completion) -> None:
+                recorded.add(j)
+                call = calls[todo[j]]
+                status = status_of(completion)
+                self.store.record(call.key, call.kind, self.problem_id, call.candidate_id, call.round,
+                                  call.request, completion, status)
+                self.on_event({"type": "call_done", "kind": call.kind, "key": call.key, "status": status,
+                               "tokens": completion.prompt_tokens + completion.completion_tokens})
+
+            fresh = self.backend.generate([calls[i].request for i in todo], on_result=on_result)
+            self.issued += len(todo)
+            for j, (i, completion) in enumerate(zip(todo, fresh)):
+                if j not in recorded:  # a backend that did not report as it went
+                    on_result(j, completion)
+                results[i] = completion
+        return results  # type: ignore[return-value]

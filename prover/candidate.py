@@ -1,0 +1,62 @@
+"""A candidate proof in the search pool, with its verifications and where it came from."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from verifier.proof import Proof, Step
+from verifier.verification import Verification
+
+
+@dataclass
+class Candidate:
+    id: str
+    problem_id: str
+    round: int
+    parent_ids: list[str]
+    proof: Proof
+    self_score: float | None
+    status: str  # the generator call's status: ok | unparsed | truncated | error
+    verifications: list[Verification] = field(default_factory=list)
+    accepted: bool = False
+
+    @property
+    def scores(self) -> list[float | None]:
+        return [v.score for v in self.verifications]
+
+    @property
+    def mean_score(self) -> float | None:
+        graded = [s for s in self.scores if s is not None]
+        return sum(graded) / len(graded) if graded else None
+
+    @property
+    def verifiable(self) -> bool:
+        return bool(self.proof.text.strip()) and self.status != "error"
+
+    def rank_key(self) -> tuple:
+        """Higher is better: mean verification score, then self-score, then the later round."""
+        mean = self.mean_score if self.mean_score is not None else -1.0
+        self_s = self.self_score if self.self_score is not None else -1.0
+        return (self.accepted, mean, self_s, self.round)
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id, "problem_id": self.problem_id, "round": self.round, "parent_ids": self.parent_ids,
+            "proof": self.proof.text, "steps": [vars(s) for s in self.proof.steps],
+            "self_score": self.self_score, "status": self.status, "accepted": self.accepted,
+            "mean_score": self.mean_score, "verifications": [v.to_dict() for v in self.verifications],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Candidate":
+        proof = Proof(d["proof"], [Step(**s) for s in d.get("steps", [])])
+        return cls(d["id"], d["problem_id"], d["round"], list(d["parent_ids"]), proof, d["self_score"], d["status"],
+                   [Verification.from_dict(v) for v in d["verifications"]], d.get("accepted", False))
+
+
+def best(candidates: list[Candidate]) -> Candidate | None:
+    usable = [c for c in candidates if c.verifiable]
+    return max(usable, key=Candidate.rank_key) if usable else None
+
+
+def ranked(candidates: list[Candidate]) -> list[Candidate]:
+    return sorted((c for c in candidates if c.verifiable), key=Candidate.rank_key, reverse=True)

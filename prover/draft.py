@@ -1,0 +1,43 @@
+"""Reading a generator's answer: the proof under "Solution" and the self-score at the end of "Self Evaluation"."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from model.backend import Completion
+from verifier.scores import last_score
+
+# Heading lines such as "## Solution", "**Solution:**", "Solution", "### Self-Evaluation".
+SOLUTION = re.compile(r"^[ \t]*(?:#{1,6}[ \t]*|\*\*|__)?[ \t]*(?:detailed[ \t]+)?(?:solution|proof)[ \t]*:?[ \t]*(?:\*\*|__)?[ \t]*:?[ \t]*$",
+                      re.IGNORECASE | re.MULTILINE)
+SELF_EVAL = re.compile(r"^[ \t]*(?:#{1,6}[ \t]*|\*\*|__)?[ \t]*self[ \t\-_]*evaluation[ \t]*:?[ \t]*(?:\*\*|__)?[ \t]*:?[ \t]*$",
+                       re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass
+class Draft:
+    proof: str
+    self_score: float | None
+    self_evaluation: str
+    status: str  # ok | unparsed | truncated | error
+
+
+def parse_draft(completion: Completion) -> Draft:
+    """Split a generator answer. A missing Solution heading takes the text before Self Evaluation as the proof;
+    a missing self-score marks the draft unparsed but keeps its proof so it can still be verified."""
+    if completion.finish_reason == "error":
+        return Draft("", None, "", "error")
+    text = completion.text
+    evals = list(SELF_EVAL.finditer(text))
+    body, evaluation = (text[:evals[-1].start()], text[evals[-1].end():]) if evals else (text, "")
+    sols = list(SOLUTION.finditer(body))
+    proof = body[sols[0].end():] if sols else body
+    proof = proof.strip()
+    score = last_score(evaluation) if evaluation else None
+    if completion.finish_reason == "length":
+        status = "truncated"
+    elif not proof:
+        status = "unparsed"
+    else:
+        status = "ok" if score is not None else "unparsed"
+    return Draft(proof, score, evaluation.strip(), status)

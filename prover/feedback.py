@@ -1,0 +1,41 @@
+"""Choosing what a refinement is told: issue-first, the harshest verifications first."""
+from __future__ import annotations
+
+from prover.candidate import Candidate
+from verifier.verification import Issue, Verification
+
+
+def usable_issues(v: Verification, meta: bool) -> list[Issue]:
+    """Issues worth acting on: with the meta-verifier on, only those it confirmed; exact-check issues always."""
+    return [i for i in v.issues if not meta or i.confirmed or i.source != "model"]
+
+
+def render_issues(issues: list[Issue]) -> str:
+    lines = []
+    for i in issues:
+        where = f" (step {i.step})" if i.step is not None else ""
+        quote = f' "{i.quote}"' if i.quote else ""
+        evidence = f" [evidence: {i.evidence}]" if i.evidence else ""
+        lines.append(f"- [{i.severity}]{where}{quote}: {i.description}{evidence}")
+    return "\n".join(lines)
+
+
+def feedback_for(candidate: Candidate, limit: int, meta: bool) -> list[str]:
+    """Up to `limit` feedback texts for refining this candidate, one per verification, lowest score first."""
+    graded = [v for v in candidate.verifications if v.status == "ok"]
+    graded.sort(key=lambda v: v.score if v.score is not None else 1.0)
+    out = []
+    for v in graded:
+        issues = usable_issues(v, meta)
+        if not issues and v.score == 1.0:
+            continue
+        if issues:
+            text = f"Score given: {v.score}\nIssues found:\n{render_issues(issues)}"
+        elif not meta:
+            text = f"Score given: {v.score}\n{v.analysis.strip()}"
+        else:
+            continue  # every issue it raised was judged unfounded
+        out.append(text)
+        if len(out) == limit:
+            break
+    return out

@@ -1,0 +1,173 @@
+"""The search: generate a pool of proofs, verify each M times, meta-verify the issues, refine the best with
+issue-first feedback, and stop when a proof passes (or the rounds or budgets run out).
+
+Every model call goes through the run store with a key derived from its place in the search (round, candidate,
+index), and every decision is a function of the recorded answers, so re-running a killed search with --resume
+replays the finished calls from the store and issues only the missing ones.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+
+from model.backend import Backend, Completion, Request, Sampling
+from problems.problem import Problem
+from prover.calls import Call, CallRunner, OnEvent, completion_status
+from prover.candidate import Candidate, best, ranked
+from prover.config import SearchConfig
+from prover.draft import parse_draft
+from prover.feedback import feedback_for
+from prover.store import RunStore
+from verifier.grade import user_request
+from verifier.parse import apply_meta, parse_meta, parse_verification
+from verifier.prompts import Templates
+from verifier.steps import segment
+
+
+@dataclass
+class SearchResult:
+    best: Candidate | None
+    candidates: list[Candidate]
+    rounds_used: int
+    status: str  # accepted | exhausted | budget | rejected
+    seconds: float
+    stats: dict = field(default_factory=dict)
+
+
+class Search:
+    def __init__(self, problem: Problem, config: SearchConfig, backend: Backend, store: RunStore,
+                 templates: Templates, on_event: OnEvent | None = None):
+        self.problem = problem
+        self.config = config
+        self.store = store
+        self.templates = templates
+        self.on_event = on_event or (lambda e: None)
+        self.calls = CallRunner(backend, store, problem.id, self.on_event)
+        self.rule = config.accept_rule
+        self.started = time.monotonic()
+
+    # ---- requests ----
+    def _sampling(self, key: str) -> Sampling:
+        seed = None
+        if self.config.seed is not None:  # one stable seed per call, so a resumed run asks the same questions
+            seed = int(hashlib.sha256(f"{self.config.seed}/{key}".encode()).hexdigest()[:8], 16)
+        return Sampling(temperature=self.config.temperature, top_p=self.config.top_p,
+                        max_tokens=self.config.max_tokens, seed=seed)
+
+    def _request(self, key: str, template: str, **values: str) -> Request:
+        return user_request(self.templates, template, self._sampling(key), **values)
+
+    # ---- stages ----
+    def _draft_stage(self, round_: int, calls: list[Call], parents: list[list[str]]) -> list[Candidate]:
+        completions = self.calls.run(calls, status_of=lambda c: parse_draft(c).status)
+        out = []
+        for i, (call, completion) in enumerate(zip(calls, completions)):
+            draft = parse_draft(completion)
+            cand = Candidate(id=f"r{round_}c{i}", problem_id=self.problem.id, round=round_, parent_ids=parents[i],
+                             proof=segment(draft.proof), self_score=draft.self_score, status=draft.status)
+            out.append(cand)
+        return out
+
+    def _verify_stage(self, cands: list[Candidate]) -> None:
+        todo = [c for c in cands if c.verifiable]
+        calls = [Call(f"{c.id}/verify/{j}", "verify", c.id, c.round,
+                      self._request(f"{c.id}/verify/{j}", "verify", problem=self.problem.statement, proof=c.proof.text))
+                 for c in todo for j in range(self.config.verifications)]
+        self.on_event({"type": "stage", "stage": "verify", "n": len(calls)})
+        completions = iter(self.calls.run(calls, status_of=lambda c: self._verification_status(c)))
+        for c in todo:
+            c.verifications = [parse_verification(next(completions), c.proof) for _ in range(self.config.verifications)]
+        if self.config.meta:
+            self._meta_stage(todo)
+        for c in todo:
+            c.accepted = self.rule.passes(c.scores, self.config.verifications)
+            self.store.save_candidate(c.to_dict())
+            self.on_event({"type": "candidate", "candidate": c})
+        for c in cands:
+            if not c.verifiable:
+                self.store.save_candidate(c.to_dict())
+                self.on_event({"type": "candidate", "candidate": c})
+
+    @staticmethod
+    def _verification_status(c: Completion) -> str:
+        return parse_verification(c, segment("")).status
+
+    def _meta_stage(self, cands: list[Candidate]) -> None:
+        """Ask the meta-verifier about every verification that raised issues; others have nothing to confirm."""
+        targets = [(c, j, v) for c in cands for j, v in enumerate(c.verifications) if v.issues]
+        calls = [Call(f"{c.id}/meta/{j}", "meta", c.id, c.round,
+                      self._request(f"{c.id}/meta/{j}", "meta_verify", problem=self.problem.statement,
+                                    proof=c.proof.text, verification=v.analysis))
+                 for c, j, v in targets]
+        if not calls:
+            return
+        self.on_event({"type": "stage", "stage": "meta", "n": len(calls)})
+        for (c, j, v), completion in zip(targets, self.calls.run(calls, status_of=lambda c: parse_meta(c)[2])):
+            rating, verdicts, _ = parse_meta(completion)
+            apply_meta(v, rating, verdicts)
+
+    # ---- the loop ----
+    def _out_of_budget(self) -> bool:
+        cfg = self.config
+        if cfg.time_budget is not None and time.monotonic() - self.started > cfg.time_budget:
+            return True
+        return cfg.token_budget is not None and self.store.total_tokens() >= cfg.token_budget
+
+    def run(self) -> SearchResult:
+        cfg = self.config
+        pool: list[Candidate] = []
+        status, rounds_used, failed_rounds = "exhausted", 0, 0
+        for round_ in range(cfg.rounds):
+            if self._out_of_budget():
+                status = "budget"
+                break
+            if round_ == 0:
+                calls = [Call(f"r0/generate/{i}", "generate", f"r0c{i}", 0,
+                              self._request(f"r0/generate/{i}", "generate", problem=self.problem.statement))
+                         for i in range(cfg.candidates)]
+                parents: list[list[str]] = [[] for _ in calls]
+            else:
+                calls, parents = self._refine_calls(round_, pool)
+                if not calls:
+                    break
+            self.on_event({"type": "stage", "stage": "generate" if round_ == 0 else "refine", "round": round_,
+                           "n": len(calls)})
+            fresh = self._draft_stage(round_, calls, parents)
+            pool.extend(fresh)
+            rounds_used = round_ + 1
+            if self._out_of_budget():
+                status = "budget"
+                break
+            self._verify_stage(fresh)
+            if any(c.accepted for c in fresh):
+                status = "accepted"
+                break
+            top = best(fresh)
+            failed_rounds = failed_rounds + 1 if top is None or (top.mean_score or 0) < 1 else 0
+            if self.rule.f and failed_rounds >= self.rule.f:
+                status = "rejected"
+                break
+        winner = best(pool)
+        result = SearchResult(winner, pool, rounds_used, status, time.monotonic() - self.started,
+                              self.store.call_stats())
+        self.store.set_meta("result", {"status": status, "rounds_used": rounds_used,
+                                       "best": winner.id if winner else None,
+                                       "mean_score": winner.mean_score if winner else None})
+        self.store.set_meta("status", "done")
+        self.on_event({"type": "done", "result": result})
+        return result
+
+    def _refine_calls(self, round_: int, pool: list[Candidate]) -> tuple[list[Call], list[list[str]]]:
+        """One refinement per (top proof, feedback) pair: the best proofs so far, each with its most critical
+        verifications (lowest scores first; only issues the meta-verifier confirmed when it is on)."""
+        calls, parents = [], []
+        for parent in ranked(pool)[: self.config.refine_top]:
+            for feedback in feedback_for(parent, self.config.feedback_per_proof, self.config.meta):
+                i = len(calls)
+                key = f"r{round_}/refine/{i}"
+                calls.append(Call(key, "refine", f"r{round_}c{i}", round_,
+                                  self._request(key, "refine", problem=self.problem.statement,
+                                                proof=parent.proof.text, feedback=feedback)))
+                parents.append([parent.id])
+        return calls, parents

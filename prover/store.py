@@ -1,0 +1,185 @@
+"""The run store: one directory per run, one SQLite file (WAL) holding the config and every model call.
+
+A call is committed the moment it finishes, so a run killed with SIGKILL loses only the calls in flight, and
+`--resume` re-issues only those (and calls that ended in an error). Everything else about a run (candidates,
+scores, the best proof) is derived from the recorded calls and written alongside for reports.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+from model.backend import Completion, Request
+from prover.errors import ProverError
+
+DB_NAME = "run.sqlite"
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS calls (
+    key TEXT PRIMARY KEY,          -- idempotency key: the same logical call has the same key on resume
+    kind TEXT NOT NULL,            -- generate | refine | verify | meta | grade
+    problem_id TEXT NOT NULL,
+    candidate_id TEXT,
+    round INTEGER,
+    request TEXT NOT NULL,
+    completion TEXT NOT NULL,
+    status TEXT NOT NULL,          -- ok | unparsed | truncated | error
+    prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    cached_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    seconds REAL NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    finished_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS candidates (
+    id TEXT PRIMARY KEY,
+    problem_id TEXT NOT NULL,
+    round INTEGER NOT NULL,
+    body TEXT NOT NULL             -- Candidate.to_dict() as JSON
+);
+"""
+
+
+class RunStore:
+    def __init__(self, directory: Path, conn: sqlite3.Connection):
+        self.directory = directory
+        self._conn = conn
+        self._lock = threading.Lock()  # backends report results from worker threads
+
+    # ---- opening ----
+    @classmethod
+    def create(cls, directory: str | Path, config: dict) -> "RunStore":
+        directory = Path(directory)
+        if (directory / DB_NAME).exists():
+            raise ProverError(f"{directory} already holds a run; pass --resume to continue it, or choose another --run")
+        if directory.exists() and not directory.is_dir():
+            raise ProverError(f"--run {directory}: exists and is not a directory; choose another path")
+        if directory.is_dir() and any(directory.iterdir()):
+            raise ProverError(f"--run {directory}: the directory is not empty and holds no run; choose a new or empty one")
+        directory.mkdir(parents=True, exist_ok=True)
+        store = cls(directory, cls._connect(directory / DB_NAME))
+        with store._lock, store._conn:
+            store._conn.executescript(SCHEMA)
+            store._put("schema_version", SCHEMA_VERSION)
+            store._put("config", config)
+            store._put("created_at", time.time())
+            store._put("status", "running")
+        return store
+
+    @classmethod
+    def open(cls, directory: str | Path, config: dict | None = None) -> "RunStore":
+        """Open an existing run; with `config`, refuse a run that was started with a different one."""
+        directory = Path(directory)
+        path = directory / DB_NAME
+        if not path.is_file():
+            raise ProverError(f"{directory} holds no run ({DB_NAME} not found); start one without --resume")
+        try:
+            store = cls(directory, cls._connect(path))
+            stored = store.meta("config")
+        except sqlite3.DatabaseError as e:
+            raise ProverError(f"{path} is not a readable run store ({e}); it was left untouched") from None
+        if stored is None:
+            raise ProverError(f"{path} has no run config; it is not a proofloop run")
+        if config is not None and stored != config:
+            diff = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
+            raise ProverError(f"{directory} holds a run with another config (differs in: {', '.join(diff)}); "
+                              f"resume it with the same flags or choose another --run")
+        return store
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # ---- run metadata ----
+    def _put(self, key: str, value) -> None:
+        self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    def set_meta(self, key: str, value) -> None:
+        with self._lock, self._conn:
+            self._put(key, value)
+
+    def meta(self, key: str, default=None):
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    # ---- calls ----
+    def finished(self, key: str) -> tuple[Completion, str] | None:
+        """A call recorded without error, with its status; None when it must be (re-)issued."""
+        with self._lock:
+            row = self._conn.execute("SELECT completion, status FROM calls WHERE key = ? AND status != 'error'",
+                                     (key,)).fetchone()
+        return (Completion.from_dict(json.loads(row[0])), row[1]) if row else None
+
+    def record(self, key: str, kind: str, problem_id: str, candidate_id: str | None, round_: int | None,
+               request: Request, completion: Completion, status: str) -> None:
+        c = completion
+        with self._lock, self._conn:
+            self._conn.execute(
+                """INSERT INTO calls(key, kind, problem_id, candidate_id, round, request, completion, status,
+                       prompt_tokens, cached_tokens, completion_tokens, seconds, attempts, finished_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
+                   ON CONFLICT(key) DO UPDATE SET completion = excluded.completion, status = excluded.status,
+                       prompt_tokens = excluded.prompt_tokens, cached_tokens = excluded.cached_tokens,
+                       completion_tokens = excluded.completion_tokens, seconds = excluded.seconds,
+                       attempts = calls.attempts + 1, finished_at = excluded.finished_at""",
+                (key, kind, problem_id, candidate_id, round_, json.dumps(request.to_dict()),
+                 json.dumps(c.to_dict()), status, c.prompt_tokens, c.cached_tokens, c.completion_tokens,
+                 c.seconds, time.time()))
+
+    def calls(self, kind: str | None = None) -> Iterator[dict]:
+        sql = "SELECT * FROM calls" + (" WHERE kind = ?" if kind else "") + " ORDER BY finished_at"
+        with self._lock:
+            cur = self._conn.execute(sql, (kind,) if kind else ())
+            names = [d[0] for d in cur.description]
+            rows = cur.fetchall()
+        for row in rows:
+            d = dict(zip(names, row))
+            d["request"] = json.loads(d["request"])
+            d["completion"] = json.loads(d["completion"])
+            yield d
+
+    def call_stats(self) -> dict:
+        """Calls by kind and status, and tokens by kind, over the whole run."""
+        with self._lock:
+            rows = self._conn.execute(
+                """SELECT kind, status, COUNT(*), SUM(prompt_tokens), SUM(cached_tokens), SUM(completion_tokens),
+                          SUM(seconds) FROM calls GROUP BY kind, status""").fetchall()
+        calls: dict[str, dict[str, int]] = {}
+        tokens: dict[str, dict[str, int]] = {}
+        for kind, status, n, prompt, cached, completion, _ in rows:
+            calls.setdefault(kind, {})[status] = n
+            t = tokens.setdefault(kind, {"prompt": 0, "cached": 0, "completion": 0})
+            t["prompt"] += prompt or 0
+            t["cached"] += cached or 0
+            t["completion"] += completion or 0
+        return {"calls": calls, "tokens": tokens}
+
+    def total_tokens(self) -> int:
+        with self._lock:
+            row = self._conn.execute("SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM calls").fetchone()
+        return int(row[0])
+
+    # ---- candidates (derived, for reports) ----
+    def save_candidate(self, candidate: dict) -> None:
+        with self._lock, self._conn:
+            self._conn.execute("INSERT OR REPLACE INTO candidates(id, problem_id, round, body) VALUES (?, ?, ?, ?)",
+                               (candidate["id"], candidate["problem_id"], candidate["round"], json.dumps(candidate)))
+
+    def candidates(self) -> list[dict]:
+        with self._lock:
+            rows = self._conn.execute("SELECT body FROM candidates ORDER BY round, id").fetchall()
+        return [json.loads(r[0]) for r in rows]

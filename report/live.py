@@ -1,0 +1,65 @@
+"""A live terminal view of a running search: stage, calls, tokens, and the candidates with their scores."""
+from __future__ import annotations
+
+import threading
+import time
+
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+
+def _score(x: float | None) -> str:
+    return "-" if x is None else f"{x:g}"
+
+
+class SearchView:
+    def __init__(self, console, problem_id: str):
+        self.console = console
+        self.problem_id = problem_id
+        self.stage = "starting"
+        self.done = self.total = self.tokens = self.reused = 0
+        self.errors = 0
+        self.candidates: dict[str, object] = {}
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+        self._live = Live(self._render(), console=console, refresh_per_second=4, transient=False)
+
+    def __enter__(self):
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._live.update(self._render())
+        return self._live.__exit__(*exc)
+
+    def event(self, e: dict) -> None:
+        with self._lock:
+            kind = e["type"]
+            if kind == "stage":
+                self.stage = e["stage"] + (f" (round {e['round']})" if "round" in e else "")
+            elif kind == "calls":
+                self.done, self.total, self.reused = e["reused"], e["total"], self.reused + e["reused"]
+            elif kind == "call_done":
+                self.done += 1
+                self.tokens += e["tokens"]
+                self.errors += e["status"] == "error"
+            elif kind == "candidate":
+                self.candidates[e["candidate"].id] = e["candidate"]
+            self._live.update(self._render())
+
+    def _render(self):
+        head = Text.assemble(("proving ", "bold"), (self.problem_id, "bold cyan"),
+                             f"  stage: {self.stage}  calls: {self.done}/{self.total}  tokens: {self.tokens}"
+                             f"  errors: {self.errors}  resumed calls: {self.reused}"
+                             f"  {time.monotonic() - self.started:.0f}s")
+        table = Table(box=None, pad_edge=False)
+        for col in ("candidate", "round", "from", "status", "self", "verifications", "mean"):
+            table.add_column(col)
+        for c in list(self.candidates.values())[-16:]:
+            scores = " ".join(_score(s) for s in c.scores) or "-"
+            mean = _score(None if c.mean_score is None else round(c.mean_score, 3))
+            table.add_row(c.id, str(c.round), ",".join(c.parent_ids) or "-", c.status, _score(c.self_score), scores,
+                          Text(mean, style="bold green" if c.accepted else ""))
+        return Group(head, table)
