@@ -1,0 +1,122 @@
+"""`proofloop prove` end to end: a subprocess against a real OpenAI-compatible HTTP server on 127.0.0.1 that injects
+a 500 and a hang, killed with SIGKILL mid-run and resumed without re-issuing any finished call."""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from model.backend import Request, Sampling
+from model.remote import RemoteBackend
+from openai_server import request_key
+
+TESTS = Path(__file__).resolve().parents[1]
+RESPONDER = f"{TESTS / 'prover' / 'fake_mathematician.py'}:respond"
+PROOFLOOP = [sys.executable, "-m", "cli"]
+ROOT = TESTS.parent
+FLAGS = ["--candidates", "2", "--verifications", "3", "--rounds", "3", "--refine-top", "1", "--feedback", "2",
+         "--seed", "7", "--timeout", "1", "--concurrency", "2", "--model", "test-model"]
+
+
+@pytest.fixture
+def server(tmp_path):
+    log = tmp_path / "server.jsonl"
+    proc = subprocess.Popen([sys.executable, str(TESTS / "openai_server.py"), "--port", "0", "--responder", RESPONDER,
+                             "--faults", "500,hang", "--hang", "3", "--delay", "0.25", "--log", str(log)],
+                            stdout=subprocess.PIPE, text=True)
+    url = proc.stdout.readline().strip()
+    assert url.startswith("http://127.0.0.1:")
+    yield url, log
+    proc.kill()
+    proc.wait()
+
+
+def finished_requests(db: Path) -> list[Request]:
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT request FROM calls WHERE status != 'error'").fetchall()
+    conn.close()
+    out = []
+    for (raw,) in rows:
+        d = json.loads(raw)
+        s = d["sampling"]
+        out.append(Request(tuple(d["messages"]), Sampling(**{**s, "stop": tuple(s["stop"])})))
+    return out
+
+
+def logged_keys(log: Path) -> list[str]:
+    return [r["key"] for r in map(json.loads, log.read_text().splitlines()) if r["path"].endswith("/chat/completions")]
+
+
+def test_prove_killed_and_resumed(server, tmp_path):
+    url, log = server
+    run = tmp_path / "run"
+    cmd = PROOFLOOP + ["prove", "imo2025/1", "--endpoint", url, *FLAGS, "--run", str(run), "--json"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    db = run / "run.sqlite"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if db.exists():
+            try:
+                conn = sqlite3.connect(db)
+                n = conn.execute("SELECT COUNT(*) FROM calls WHERE status != 'error'").fetchone()[0]
+                conn.close()
+            except sqlite3.OperationalError:
+                n = 0
+            if n >= 5:
+                break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail(f"the run made no progress: {proc.communicate()}")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    done_before = finished_requests(db)
+    assert 5 <= len(done_before) < 22
+    seen_before = len(logged_keys(log))
+    payload = RemoteBackend(url, "test-model").payload
+    finished_keys = {request_key(payload(r)) for r in done_before}
+
+    again = subprocess.run(PROOFLOOP + ["prove", "imo2025/1", "--endpoint", url, *FLAGS, "--run", str(run)],
+                           cwd=ROOT, capture_output=True, text=True)
+    assert again.returncode == 2 and "already holds a run" in again.stderr and "--resume" in again.stderr
+
+    other = subprocess.run(PROOFLOOP + ["prove", "imo2025/1", "--endpoint", url, *FLAGS, "--candidates", "3",
+                                        "--run", str(run), "--resume"], cwd=ROOT, capture_output=True, text=True)
+    assert other.returncode == 2 and "another config" in other.stderr
+
+    resumed = subprocess.run(cmd + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    out = json.loads(resumed.stdout)
+    assert out["status"] == "accepted" and out["mean_score"] == 1.0 and out["verifications"] == 3
+    assert out["rounds_used"] == 2 and "fixed the covering" in out["proof"]
+    assert out["calls"] == {"generate": {"ok": 2}, "verify": {"ok": 12}, "meta": {"ok": 6}, "refine": {"ok": 2}}
+    assert out["tokens"]["verify"]["completion"] > 0 and out["tokens"]["verify"]["cached"] > 0
+
+    new_keys = logged_keys(log)[seen_before:]
+    assert new_keys and not finished_keys & set(new_keys), "a finished call was issued again"
+
+    exported = subprocess.run(PROOFLOOP + ["export", str(run)], cwd=ROOT, capture_output=True, text=True)
+    lines = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert len(lines) == 22 and {c["kind"] for c in lines} == {"generate", "verify", "meta", "refine"}
+
+
+def test_unreachable_endpoint_is_one_line(tmp_path):
+    r = subprocess.run(PROOFLOOP + ["prove", "imo2025/1", "--endpoint", "http://127.0.0.1:9", "--model", "m",
+                                    "--run", str(tmp_path / "r")], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "cannot reach" in r.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_garbage_endpoint_is_one_line(tmp_path):
+    from openai_server import OpenAIServer
+
+    with OpenAIServer(models_fault="html") as s:
+        r = subprocess.run(PROOFLOOP + ["prove", "imo2025/1", "--endpoint", s.base_url, "--model", "m",
+                                        "--run", str(tmp_path / "r")], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "OpenAI" in r.stderr
