@@ -131,6 +131,7 @@ def problems_show(ref: str = typer.Argument(..., help="SET/ID (e.g. imo2025/1), 
     if extras:
         console.print(f"[dim]also: {', '.join(extras)} (see --json)[/dim]")
 
+
 # Backend flags shared by the commands that call a model.
 EndpointOpt = typer.Option(None, "--endpoint", envvar="PROOFLOOP_ENDPOINT",
                            help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (vLLM, SGLang).")
