@@ -1,0 +1,84 @@
+"""Rotary position embeddings: frequencies (default, linear, YaRN) and the two ways of pairing dimensions.
+
+- interleaved: dimension pairs (x0, x1), (x2, x3), ... rotate together. DeepSeek's MLA uses it.
+- neox: the first half pairs with the second half, (x_i, x_{i+d/2}). Llama, Qwen2 and DSA's lightning indexer use it.
+
+`Rope(dim, rope)(positions)` returns (cos, sin), each [..., dim/2] for positions [...]; the helpers rotate x [..., dim]
+with them after the caller has broadcast cos/sin to x's leading shape (add a heads axis with `unsqueeze`).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from model.config import RopeConfig
+
+
+def yarn_mscale(factor: float, mscale: float = 1.0) -> float:
+    """YaRN's attention temperature: 0.1 * mscale * ln(factor) + 1 for factor > 1."""
+    return 1.0 if factor <= 1 else 0.1 * mscale * math.log(factor) + 1.0
+
+
+def inverse_frequencies(dim: int, rope: RopeConfig, max_position_embeddings: int) -> tuple[torch.Tensor, float]:
+    """(inv_freq [dim/2], attention_factor): the factor multiplies cos and sin (1 unless YaRN says otherwise)."""
+    base = rope.rope_theta
+    inv_freq = 1.0 / base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim)
+    if rope.rope_type == "linear":
+        return (inv_freq / rope.factor).float(), 1.0
+    if rope.rope_type != "yarn":
+        return inv_freq.float(), 1.0
+    factor = rope.factor
+    original = rope.original_max_position_embeddings or max_position_embeddings
+
+    def correction_dim(rotations: float) -> float:
+        return dim * math.log(original / (rotations * 2 * math.pi)) / (2 * math.log(base))
+
+    low, high = correction_dim(rope.beta_fast), correction_dim(rope.beta_slow)
+    if rope.truncate:
+        low, high = math.floor(low), math.ceil(high)
+    low, high = max(low, 0), min(high, dim - 1)
+    if low == high:
+        high += 0.001
+    ramp = ((torch.arange(dim // 2, dtype=torch.float32) - low) / (high - low)).clamp(0, 1)
+    extrapolate = 1 - ramp  # 1 = keep the original frequency, 0 = interpolate by `factor`
+    inv = inv_freq.float()
+    inv_freq = inv / factor * (1 - extrapolate) + inv * extrapolate
+    if rope.attention_factor is not None:
+        attention_factor = float(rope.attention_factor)
+    elif rope.mscale and rope.mscale_all_dim:
+        attention_factor = yarn_mscale(factor, rope.mscale) / yarn_mscale(factor, rope.mscale_all_dim)
+    else:
+        attention_factor = yarn_mscale(factor)
+    return inv_freq, attention_factor
+
+
+def softmax_scale_mscale(rope: RopeConfig) -> float:
+    """Extra factor on MLA's softmax scale under YaRN: mscale(factor, mscale_all_dim) squared."""
+    if rope.rope_type == "yarn" and rope.mscale_all_dim:
+        return yarn_mscale(rope.factor, rope.mscale_all_dim) ** 2
+    return 1.0
+
+
+class Rope(nn.Module):
+    def __init__(self, dim: int, rope: RopeConfig, max_position_embeddings: int):
+        super().__init__()
+        inv_freq, self.attention_factor = inverse_frequencies(dim, rope, max_position_embeddings)
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+
+    def forward(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        angles = positions.float()[..., None] * self.inv_freq.float()
+        return angles.cos() * self.attention_factor, angles.sin() * self.attention_factor
+
+
+def rotate_interleaved(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    pairs = x.float().unflatten(-1, (-1, 2))
+    x0, x1 = pairs[..., 0], pairs[..., 1]
+    out = torch.stack((x0 * cos - x1 * sin, x1 * cos + x0 * sin), dim=-1)
+    return out.flatten(-2).to(x.dtype)
+
+
+def rotate_neox(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    x0, x1 = x.float().chunk(2, dim=-1)
+    return torch.cat((x0 * cos - x1 * sin, x1 * cos + x0 * sin), dim=-1).to(x.dtype)
