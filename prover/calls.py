@@ -16,6 +16,7 @@ class Call:
     candidate_id: str | None
     round: int | None
     request: Request
+    problem_id: str | None = None  # a batch over many problems (grading) names each call's; else the runner's
 
 
 StatusOf = Callable[[Completion], str]
@@ -54,8 +55,8 @@ class CallRunner:
                 recorded.add(j)
                 call = calls[todo[j]]
                 status = status_of(completion)
-                self.store.record(call.key, call.kind, self.problem_id, call.candidate_id, call.round,
-                                  call.request, completion, status)
+                self.store.record(call.key, call.kind, call.problem_id or self.problem_id, call.candidate_id,
+                                  call.round, call.request, completion, status)
                 self.on_event({"type": "call_done", "kind": call.kind, "key": call.key, "status": status,
                                "tokens": completion.prompt_tokens + completion.completion_tokens})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from verifier.proof import Proof, Step
-from verifier.verification import Verification
+from verifier.verification import Issue, Verification
 
 
 @dataclass
@@ -18,6 +18,8 @@ class Candidate:
     status: str  # the generator call's status: ok | unparsed | truncated | error
     verifications: list[Verification] = field(default_factory=list)
     accepted: bool = False
+    exact_issues: list[Issue] = field(default_factory=list)  # refuted steps, wrong final answer: no model needed
+    evidence: dict | None = None  # the exact checks in full (per-step claims and verdicts), for reports
 
     @property
     def scores(self) -> list[float | None]:
@@ -33,10 +35,10 @@ class Candidate:
         return bool(self.proof.text.strip()) and self.status != "error"
 
     def rank_key(self) -> tuple:
-        """Higher is better: mean verification score, then self-score, then the later round."""
+        """Higher is better: accepted, no exact refutation, mean verification score, self-score, later round."""
         mean = self.mean_score if self.mean_score is not None else -1.0
         self_s = self.self_score if self.self_score is not None else -1.0
-        return (self.accepted, mean, self_s, self.round)
+        return (self.accepted, not self.exact_issues, mean, self_s, self.round)
 
     def to_dict(self) -> dict:
         return {
@@ -44,13 +46,15 @@ class Candidate:
             "proof": self.proof.text, "steps": [vars(s) for s in self.proof.steps],
             "self_score": self.self_score, "status": self.status, "accepted": self.accepted,
             "mean_score": self.mean_score, "verifications": [v.to_dict() for v in self.verifications],
+            "exact_issues": [i.to_dict() for i in self.exact_issues], "evidence": self.evidence,
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> "Candidate":
         proof = Proof(d["proof"], [Step(**s) for s in d.get("steps", [])])
         return cls(d["id"], d["problem_id"], d["round"], list(d["parent_ids"]), proof, d["self_score"], d["status"],
-                   [Verification.from_dict(v) for v in d["verifications"]], d.get("accepted", False))
+                   [Verification.from_dict(v) for v in d["verifications"]], d.get("accepted", False),
+                   [Issue.from_dict(i) for i in d.get("exact_issues", [])], d.get("evidence"))
 
 
 def best(candidates: list[Candidate]) -> Candidate | None:

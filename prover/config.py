@@ -50,6 +50,7 @@ class SearchConfig:
     feedback_per_proof: int = 2
     accept: str = "all"
     meta: bool = True
+    exact: bool = True  # symbolic step checks and the final-answer check on every proof
     temperature: float = 1.0
     top_p: float = 0.95
     max_tokens: int = 8192  # per call

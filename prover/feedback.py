@@ -21,7 +21,10 @@ def render_issues(issues: list[Issue]) -> str:
 
 
 def feedback_for(candidate: Candidate, limit: int, meta: bool) -> list[str]:
-    """Up to `limit` feedback texts for refining this candidate, one per verification, lowest score first."""
+    """Up to `limit` feedback texts for refining this candidate, one per verification, lowest score first.
+    Exact-check issues (a refuted computation, a wrong final answer) go into every one of them."""
+    exact = render_issues(candidate.exact_issues)
+    exact_part = f"\nChecked exactly by computer algebra:\n{exact}" if exact else ""
     graded = [v for v in candidate.verifications if v.status == "ok"]
     graded.sort(key=lambda v: v.score if v.score is not None else 1.0)
     out = []
@@ -35,7 +38,9 @@ def feedback_for(candidate: Candidate, limit: int, meta: bool) -> list[str]:
             text = f"Score given: {v.score}\n{v.analysis.strip()}"
         else:
             continue  # every issue it raised was judged unfounded
-        out.append(text)
+        out.append(text + exact_part)
         if len(out) == limit:
             break
+    if not out and exact:  # the graders passed it, the exact checks did not
+        out.append(exact_part.lstrip("\n"))
     return out

@@ -19,6 +19,7 @@ from prover.config import SearchConfig
 from prover.draft import parse_draft
 from prover.feedback import feedback_for
 from prover.store import RunStore
+from verifier.evidence import exact_evidence
 from verifier.grade import user_request
 from verifier.parse import apply_meta, parse_meta, parse_verification
 from verifier.prompts import Templates
@@ -80,8 +81,11 @@ class Search:
             c.verifications = [parse_verification(next(completions), c.proof) for _ in range(self.config.verifications)]
         if self.config.meta:
             self._meta_stage(todo)
+        if self.config.exact:
+            self._exact_stage(todo)
         for c in todo:
-            c.accepted = self.rule.passes(c.scores, self.config.verifications)
+            # exact evidence outranks the graders: a proof with a refuted step is never accepted
+            c.accepted = self.rule.passes(c.scores, self.config.verifications) and not c.exact_issues
             self.store.save_candidate(c.to_dict())
             self.on_event({"type": "candidate", "candidate": c})
         for c in cands:
@@ -106,6 +110,13 @@ class Search:
         for (c, j, v), completion in zip(targets, self.calls.run(calls, status_of=lambda c: parse_meta(c)[2])):
             rating, verdicts, _ = parse_meta(completion)
             apply_meta(v, rating, verdicts)
+
+    def _exact_stage(self, cands: list[Candidate]) -> None:
+        """Symbolic checks of each step's computations and the final answer against a known one."""
+        self.on_event({"type": "stage", "stage": "exact checks", "n": len(cands)})
+        for c in cands:
+            ev = exact_evidence(self.problem, c.proof)
+            c.exact_issues, c.evidence = ev.issues, ev.to_dict()
 
     # ---- the loop ----
     def _out_of_budget(self) -> bool:

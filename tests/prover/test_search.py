@@ -119,3 +119,24 @@ def test_store_refuses_other_config_and_existing_run(tmp_path):
     with pytest.raises(ProverError, match="left untouched"):
         RunStore.open(tmp_path / "bad")
     assert (tmp_path / "bad" / "run.sqlite").read_bytes() == b"this is not a database" * 100
+
+
+def test_exact_checks_refute_step_and_feed_refinement(tmp_path):
+    result, backend, _ = run_search(tmp_path)
+    first = next(c for c in result.candidates if c.id == "r0c0")
+    assert [(i.source, i.step, i.severity) for i in first.exact_issues] == [("symbolic", 2, "critical")]
+    assert first.evidence["refuted_steps"] == [2]
+    assert "Checked exactly" in feedbacks(backend)[0] and "2 + 2 = 5" in feedbacks(backend)[0]
+    assert result.best.exact_issues == []
+
+
+def test_graders_fooled_but_exact_check_blocks_acceptance(tmp_path):
+    def lenient(req):  # the verifier passes everything, including the false step
+        text = respond(req)
+        return text.replace("\\boxed{0}", "\\boxed{1}").replace("- [critical]", "- [minor]")
+
+    result, backend, _ = run_search(tmp_path, responder=lenient, meta=False)
+    r0 = [c for c in result.candidates if c.round == 0]
+    assert all(c.mean_score == 1.0 and not c.accepted for c in r0)
+    assert result.status == "accepted" and result.best.round == 1
+    assert "Checked exactly" in feedbacks(backend)[0]

@@ -1,0 +1,241 @@
+"""Batch grading: every proof of a grading set graded M times, as one batch of calls through the run store.
+
+Each grading has its own idempotency key (`grade:<item>:<n>`), so `--resume` after a crash re-issues only the
+gradings that had not finished. The items are written into the run at its start; every figure (our grades,
+agreement with the human grades, statuses, tokens) is derived from the stored calls by `read_grades`, so a report
+of a run still in progress shows what has finished so far.
+"""
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+from model.backend import Backend, Completion, Request, Sampling
+from prover.calls import Call, CallRunner, OnEvent
+from prover.errors import ProverError
+from prover.store import RunStore
+from verifier import metrics
+from verifier.grading_input import GradingItem
+from verifier.parse import parse_issues, status_of, usage_of
+from verifier.prompts import Templates
+from verifier.scores import boxed_values, last_score, parse_score
+from verifier.steps import segment
+from verifier.verification import Issue
+
+RUBRICS = ("auto", "binary", "points")
+POINTS_ALLOWED = tuple(float(p) for p in range(8))  # the boxed value of the points rubric: a whole 0..7
+NONE_GIVEN = "(none given)"
+
+
+@dataclass(frozen=True)
+class GradeConfig:
+    verifications: int = 4
+    rubric: str = "auto"  # auto: points where the item has a reference solution or guidelines, else binary
+    temperature: float = 1.0
+    top_p: float = 0.95
+    max_tokens: int = 8192
+    seed: int | None = None
+
+    def __post_init__(self):
+        if self.verifications < 1:
+            raise ProverError(f"--verifications must be at least 1 (got {self.verifications})")
+        if self.rubric not in RUBRICS:
+            raise ProverError(f"--rubric {self.rubric!r}: expected one of {', '.join(RUBRICS)}")
+        if self.max_tokens < 1:
+            raise ProverError(f"--max-tokens must be at least 1 (got {self.max_tokens})")
+
+    def identity(self) -> dict:
+        return asdict(self)
+
+
+def rubric_of(item: GradingItem, rubric: str) -> str:
+    if rubric == "auto":
+        return "points" if item.has_reference else "binary"
+    return rubric
+
+
+def grade_key(item_id: str, n: int) -> str:
+    return f"grade:{item_id}:{n}"
+
+
+def grade_request(item: GradingItem, rubric: str, config: GradeConfig, templates: Templates, n: int) -> Request:
+    seed = None if config.seed is None else (config.seed + zlib.crc32(grade_key(item.id, n).encode())) % 2**31
+    sampling = Sampling(temperature=config.temperature, top_p=config.top_p, max_tokens=config.max_tokens, seed=seed)
+    if rubric == "points":
+        prompt = templates.render("grade_points", problem=item.problem.statement, proof=item.proof,
+                                  reference_solution=item.problem.reference_solution or NONE_GIVEN,
+                                  grading_guidelines=item.problem.grading_guidelines or NONE_GIVEN)
+    else:
+        prompt = templates.render("verify", problem=item.problem.statement, proof=item.proof)
+    return Request(messages=({"role": "user", "content": prompt},), sampling=sampling)
+
+
+# ---- one grading, one item ----
+
+@dataclass
+class Grading:
+    score: float | None  # binary: 0 | 0.5 | 1; points: 0..7; None when unparsed / truncated / error
+    points: float | None  # the score as points out of the item's max_points
+    status: str  # ok | unparsed | truncated | error
+    issues: list[Issue] = field(default_factory=list)
+    analysis: str = ""
+    usage: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["issues"] = [i.to_dict() for i in self.issues]
+        return d
+
+
+def parse_grading(completion: Completion, rubric: str, item: GradingItem, proof=None) -> Grading:
+    if completion.finish_reason == "error":
+        return Grading(None, None, "error", analysis=completion.error or completion.text, usage=usage_of(completion))
+    if rubric == "points":
+        values = boxed_values(completion.text)
+        score = parse_score(values[-1], POINTS_ALLOWED) if values else None
+        points = None if score is None else score / 7 * item.max_points
+    else:
+        score = last_score(completion.text)
+        points = None if score is None else score * item.max_points
+    status = status_of(completion, score)
+    if status != "ok":
+        score = points = None
+    issues = parse_issues(completion.text, proof) if proof is not None else []
+    return Grading(score, points, status, issues, completion.text, usage_of(completion))
+
+
+@dataclass
+class ItemGrade:
+    item: GradingItem
+    rubric: str
+    gradings: list[Grading | None]  # one per verification, None while not finished
+
+    @property
+    def parsed(self) -> list[Grading]:
+        return [g for g in self.gradings if g is not None and g.points is not None]
+
+    @property
+    def points(self) -> float | None:
+        """Our grade: the mean of the parsed gradings, in points out of the item's max_points."""
+        p = self.parsed
+        return sum(g.points for g in p) / len(p) if p else None
+
+    @property
+    def majority_class(self) -> str | None:
+        classes = [metrics.points_to_class(g.points, self.item.max_points) for g in self.parsed]
+        if not classes:
+            return None
+        counts = Counter(classes)
+        top = max(counts.values())
+        # ties go to the lower class: a grader in doubt does not give the higher mark
+        return next(c for c in metrics.CLASSES if counts.get(c) == top)
+
+    @property
+    def passed(self) -> bool:
+        """All M gradings finished and every one gave full marks."""
+        full = [g.points is not None and g.points >= self.item.max_points - 1e-9 for g in self.gradings
+                if g is not None]
+        return len(full) == len(self.gradings) and all(full)
+
+    @property
+    def difference(self) -> float | None:
+        if self.points is None or self.item.human_points is None:
+            return None
+        return self.points - self.item.human_points
+
+    def to_dict(self, with_gradings: bool = False) -> dict:
+        d = {"id": self.item.id, "problem_id": self.item.problem.id, "rubric": self.rubric,
+             "max_points": self.item.max_points, "human_points": self.item.human_points,
+             "points": self.points, "difference": self.difference, "majority_class": self.majority_class,
+             "human_class": (metrics.points_to_class(self.item.human_points, self.item.max_points)
+                             if self.item.human_points is not None else None),
+             "passed": self.passed,
+             "scores": [g.score if g else None for g in self.gradings],
+             "statuses": [g.status if g else "pending" for g in self.gradings]}
+        if with_gradings:
+            d["gradings"] = [g.to_dict() if g else None for g in self.gradings]
+        return d
+
+
+# ---- the run ----
+
+class GradeRun:
+    def __init__(self, items: list[GradingItem], config: GradeConfig, backend: Backend, store: RunStore,
+                 templates: Templates, on_event: OnEvent | None = None):
+        if not items:
+            raise ProverError("nothing to grade: the input holds no proofs")
+        self.items, self.config, self.backend, self.store, self.templates = items, config, backend, store, templates
+        self.calls = CallRunner(backend, store, "grade", on_event)
+
+    def run(self) -> list[ItemGrade]:
+        if self.store.meta("grade_items") is None:
+            self.store.set_meta("grade_items", [i.to_dict() for i in self.items])
+        self.store.set_meta("status", "running")
+        calls = []
+        for item in self.items:
+            rubric = rubric_of(item, self.config.rubric)
+            for n in range(1, self.config.verifications + 1):
+                calls.append(Call(grade_key(item.id, n), "grade", item.id, None,
+                                  grade_request(item, rubric, self.config, self.templates, n), item.problem.id))
+        self.calls.run(calls, status_of=call_status)
+        self.store.set_meta("status", "done")
+        return read_grades(self.store)[1]
+
+
+def call_status(completion: Completion) -> str:
+    """A grading call's status as recorded: error, truncated, unparsed (no readable boxed grade) or ok.
+    (read_grades re-reads each answer with its item's rubric; only `error` makes --resume issue a call again.)"""
+    if completion.finish_reason in ("error", "length"):
+        return {"error": "error", "length": "truncated"}[completion.finish_reason]
+    values = boxed_values(completion.text)
+    return "ok" if values and parse_score(values[-1], POINTS_ALLOWED + (0.5,)) is not None else "unparsed"
+
+
+def read_grades(store: RunStore) -> tuple[dict, list[ItemGrade]]:
+    """(the run's config, the grade of every item so far) from a grade run's store; calls not yet made are None."""
+    config = store.meta("config") or {}
+    items = [GradingItem.from_dict(d) for d in store.meta("grade_items") or []]
+    grade_config = config.get("grade", {})
+    m, rubric = grade_config.get("verifications", 1), grade_config.get("rubric", "auto")
+    calls = {c["key"]: c for c in store.calls("grade")}  # one row per key: a retried call replaces its error
+    grades = []
+    for item in items:
+        r = rubric_of(item, rubric)
+        proof = segment(item.proof)
+        gradings: list[Grading | None] = []
+        for n in range(1, m + 1):
+            call = calls.get(grade_key(item.id, n))
+            gradings.append(parse_grading(Completion.from_dict(call["completion"]), r, item, proof) if call else None)
+        grades.append(ItemGrade(item, r, gradings))
+    return config, grades
+
+
+# ---- figures ----
+
+def agreement_of(grades: list[ItemGrade]) -> metrics.Agreement:
+    return metrics.agreement([g.points for g in grades], [g.item.human_points for g in grades],
+                             max_points=[g.item.max_points for g in grades], passed=[g.passed for g in grades])
+
+
+def summarize(grades: list[ItemGrade], stats: dict, run_dir: str, seconds: float | None = None) -> dict:
+    """What `proofloop grade --json` prints: n, metrics overall and per problem, per-item grades, calls, tokens."""
+    statuses = Counter(s for g in grades for s in (x.status if x else "pending" for x in g.gradings))
+    by_problem: dict[str, list[ItemGrade]] = {}
+    for g in grades:
+        by_problem.setdefault(g.item.problem.id, []).append(g)
+    has_human = any(g.item.human_points is not None for g in grades)
+    return {
+        "n": len(grades),
+        "graded": sum(g.points is not None for g in grades),
+        "rubrics": dict(Counter(g.rubric for g in grades)),
+        "gradings": dict(statuses),
+        "unparsed": statuses.get("unparsed", 0), "truncated": statuses.get("truncated", 0),
+        "errors": statuses.get("error", 0),
+        "metrics": agreement_of(grades).to_dict() if has_human else None,
+        "per_problem": {pid: agreement_of(gs).to_dict() for pid, gs in by_problem.items()} if has_human else {},
+        "items": [g.to_dict() for g in grades],
+        "calls": stats.get("calls", {}), "tokens": stats.get("tokens", {}),
+        **({"seconds": round(seconds, 3)} if seconds is not None else {}),
+        "run": run_dir,
+    }
