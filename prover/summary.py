@@ -16,6 +16,7 @@ def summary(problem: Problem, result: SearchResult, run_dir: str) -> dict:
         "self_score": b.self_score if b else None,
         "verifications": len(b.verifications) if b else 0,
         "verification_scores": b.scores if b else [],
+        "exact_issues": [i.to_dict() for i in b.exact_issues] if b else [],
         "rounds_used": result.rounds_used,
         "candidates": len(result.candidates),
         "calls": result.stats.get("calls", {}),
