@@ -1,8 +1,10 @@
 """A linear layer that keeps its checkpoint's FP8 weight (e4m3, one scale per 128x128 block) instead of widening it.
 
-Half the memory of bf16. The forward here widens the weight on the fly (plain torch, any device); an FP8 GEMM kernel
-can replace `forward` without changing what the module holds: `weight` [out, in] float8_e4m3fn and
-`weight_scale_inv` [ceil(out/b0), ceil(in/b1)] float32, names as in the checkpoint.
+Half the memory of bf16. It holds `weight` [out, in] float8_e4m3fn and `weight_scale_inv` [ceil(out/b0),
+ceil(in/b1)] float32, names as in the checkpoint. With DeepSeek's 128x128 blocks the forward is FP8 on both sides,
+as in the official code: x is quantized per token and 128 inputs (kernels.act_quant), then
+y = kernels.fp8_gemm(x_fp8, x_scale, weight, weight_scale_inv) accumulates each 128-block's product in float32
+(the Triton kernel on CUDA, its reference elsewhere). Other block sizes widen the weight on the fly.
 """
 from __future__ import annotations
 
@@ -10,7 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import kernels
 from model.quant import dequantize_fp8_blocks
+
+GEMM_BLOCK = 128  # the block size kernels.fp8_gemm takes
 
 
 class FP8Linear(nn.Module):
@@ -25,7 +30,11 @@ class FP8Linear(nn.Module):
         return dequantize_fp8_blocks(self.weight, self.weight_scale_inv, self.block).to(dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.dequantized(x.dtype))
+        if self.block != (GEMM_BLOCK, GEMM_BLOCK):
+            return F.linear(x, self.dequantized(x.dtype))
+        x_fp8, x_scale = kernels.act_quant(x.reshape(-1, self.in_features), GEMM_BLOCK, pow2_scale=False)
+        y = kernels.fp8_gemm(x_fp8, x_scale, self.weight, self.weight_scale_inv)  # bf16
+        return y.view(*x.shape[:-1], self.out_features).to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, fp8 block={self.block}"

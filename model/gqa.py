@@ -9,7 +9,7 @@ from torch import nn
 
 from model.cache import LayerCache
 from model.config import ModelConfig
-from model.rope import Rope, rotate_neox
+from model.rope import Rope, rotate
 
 
 class GQA(nn.Module):
@@ -29,8 +29,8 @@ class GQA(nn.Module):
         """x [B, T, hidden], positions [B, T] -> [B, T, hidden]; `absorb` is accepted for symmetry with MLA."""
         b, t, _ = x.shape
         cos, sin = rope(positions)
-        q = rotate_neox(self.q_proj(x).view(b, t, self.n_heads, self.head_dim), cos[:, :, None], sin[:, :, None])
-        k = rotate_neox(self.k_proj(x).view(b, t, self.n_kv_heads, self.head_dim), cos[:, :, None], sin[:, :, None])
+        q = rotate(self.q_proj(x).view(b, t, self.n_heads, self.head_dim), cos, sin, interleaved=False)
+        k = rotate(self.k_proj(x).view(b, t, self.n_kv_heads, self.head_dim), cos, sin, interleaved=False)
         v = self.v_proj(x).view(b, t, self.n_kv_heads, self.head_dim)
         if cache is not None:
             entries = cache.update(self.layer, positions, k=k, v=v)

@@ -4,6 +4,7 @@
   `*.safetensors` in the directory;
 - FP8: an e4m3 weight comes with `<name>_scale_inv`, one float per 128x128 block (the block from
   quantization_config); it is dequantized to `dtype`, or with keep_fp8 held as is in an FP8Linear;
+- the routed experts of each MoE layer are stacked for kernels.fused_moe (model/moe.py);
 - multi-token-prediction layers (`model.layers.{num_hidden_layers}` and beyond) are skipped;
 - every tensor is checked against the model: a missing, unexpected or mis-shaped tensor is one ModelError naming the
   tensor, the file, and the expected and actual shape.
@@ -19,6 +20,7 @@ import torch
 from model.config import ModelConfig
 from model.errors import ModelError
 from model.fp8_linear import FP8Linear
+from model.moe import MoE
 from model.quant import FP8, dequantize_fp8_blocks
 from model.rope import Rope
 from model.transformer import Transformer
@@ -146,6 +148,10 @@ def load(path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtyp
         setattr(model.get_submodule(parent), child, FP8Linear(weight, scale, block))
     if tied:
         model.lm_head.weight = model.model.embed_tokens.weight
+    loaded.clear()  # the modules hold the weights now; stacking the experts then frees each one it moves
+    for module in model.modules():
+        if isinstance(module, MoE):
+            module.stack_experts()
     rope_dim = cfg.head_dim if cfg.attention_kind == "gqa" else cfg.qk_rope_head_dim
     model.rope = Rope(rope_dim, cfg.rope, cfg.max_position_embeddings).to(device)
     for module in model.modules():

@@ -15,18 +15,23 @@ Two equivalent ways to compute it:
       q_lat = q_nope @ W_k             score = q_lat . latent + q_pe . k_pe
       o_lat = softmax(score) @ latent  out = o_lat @ W_v^T
 Both are exact; `absorb` picks one (default: absorbed when a cache is given).
+
+Decoding (one query per sequence, absorbed) runs through kernels.sparse_mla_decode: each query reads only the cache
+rows it attends to, [latent | k_pe] (the values being the latent part): the indexer's top-k under DSA, which makes
+DSA decode sparse, or every causal key without an indexer. Longer chunks attend under a [B, T, S] mask.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+import kernels
 from model.cache import LayerCache
 from model.config import ModelConfig
 from model.fp8_linear import linear_weight
 from model.indexer import Indexer
 from model.norm import RMSNorm
-from model.rope import Rope, rotate_interleaved, rotate_neox, softmax_scale_mscale
+from model.rope import Rope, rotate, softmax_scale_mscale
 
 
 class MLA(nn.Module):
@@ -49,7 +54,7 @@ class MLA(nn.Module):
         self.kv_b_proj = nn.Linear(self.kv_lora_rank, self.n_heads * (self.nope_dim + self.v_dim), bias=False)
         self.o_proj = nn.Linear(self.n_heads * self.v_dim, h, bias=False)
         self.indexer = Indexer(cfg) if cfg.index_topk else None
-        self.rotate = rotate_interleaved if cfg.rope_interleave else rotate_neox
+        self.rope_interleave = cfg.rope_interleave
         self.softmax_scale = qk_dim ** -0.5 * softmax_scale_mscale(cfg.rope)
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor, rope: Rope, cache: LayerCache | None = None,
@@ -63,11 +68,11 @@ class MLA(nn.Module):
         else:
             qr, q = None, self.q_proj(x)
         q_nope, q_pe = q.view(b, t, self.n_heads, -1).split([self.nope_dim, self.rope_dim], dim=-1)
-        q_pe = self.rotate(q_pe, cos[:, :, None], sin[:, :, None])
+        q_pe = rotate(q_pe, cos, sin, self.rope_interleave)
 
         latent, k_pe = self.kv_a_proj_with_mqa(x).split([self.kv_lora_rank, self.rope_dim], dim=-1)
         latent = self.kv_a_layernorm(latent)
-        k_pe = self.rotate(k_pe, cos, sin)
+        k_pe = rotate(k_pe, cos, sin, self.rope_interleave)
         entries = {"latent": latent, "k_pe": k_pe}
         if self.indexer is not None:
             entries["index_k"] = self.indexer.keys(x, cos, sin)
@@ -75,13 +80,22 @@ class MLA(nn.Module):
             entries = cache.update(self.layer, positions, **entries)
         s = entries["latent"].shape[1]
         key_positions = torch.arange(s, device=x.device) if cache is not None else positions[:, None, :]
-        allowed = key_positions <= positions[:, :, None]  # [B, T, S], causal
+        allowed = key_positions <= positions[:, :, None]  # [B, T, S], causal (keys in position order)
+        selected = None  # DSA: [B, T, K] the keys each query attends to, -1 = none
         if self.indexer is not None:
-            allowed = self.indexer.select(x, qr, cos, sin, entries["index_k"], allowed)
+            selected = self.indexer.topk(x, qr, cos, sin, entries["index_k"], ends=allowed.sum(-1))
 
         absorb = cache is not None if absorb is None else absorb
-        attend = self._absorbed if absorb else self._expanded
-        out = attend(q_nope, q_pe, entries["latent"], entries["k_pe"], allowed)  # [B, T, H, v_dim]
+        latent, k_pe = entries["latent"], entries["k_pe"]
+        if absorb and t == 1:  # decode: read only the attended rows
+            if selected is None:
+                selected = torch.where(allowed, torch.arange(s, device=x.device), -1)
+            out = self._sparse_decode(q_nope, q_pe, latent, k_pe, selected[:, 0])
+        else:
+            if selected is not None:
+                allowed = index_mask(selected, s)
+            attend = self._absorbed if absorb else self._expanded
+            out = attend(q_nope, q_pe, latent, k_pe, allowed)  # [B, T, H, v_dim]
         return self.o_proj(out.flatten(2))
 
     def _softmax(self, scores: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
@@ -96,12 +110,36 @@ class MLA(nn.Module):
         probs = self._softmax(scores, allowed).to(v.dtype)
         return torch.einsum("bhts,bshd->bthd", probs, v)
 
+    def _absorb_weights(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """kv_b_proj's weight split per head: W_k [H, nope_dim, kv_lora_rank], W_v [H, v_dim, kv_lora_rank]."""
+        w = linear_weight(self.kv_b_proj, dtype).view(self.n_heads, self.nope_dim + self.v_dim, self.kv_lora_rank)
+        return w.split([self.nope_dim, self.v_dim], dim=1)
+
     def _absorbed(self, q_nope, q_pe, latent, k_pe, allowed):
-        w = linear_weight(self.kv_b_proj, latent.dtype).view(self.n_heads, self.nope_dim + self.v_dim,
-                                                            self.kv_lora_rank)
-        w_k, w_v = w.split([self.nope_dim, self.v_dim], dim=1)
+        w_k, w_v = self._absorb_weights(latent.dtype)
         q_lat = torch.einsum("bthd,hdc->bthc", q_nope, w_k)
         scores = torch.einsum("bthc,bsc->bhts", q_lat, latent) + torch.einsum("bthr,bsr->bhts", q_pe, k_pe)
         probs = self._softmax(scores, allowed).to(latent.dtype)
         o_lat = torch.einsum("bhts,bsc->bthc", probs, latent)
         return torch.einsum("bthc,hdc->bthd", o_lat, w_v)
+
+    def _sparse_decode(self, q_nope, q_pe, latent, k_pe, selected):
+        """One query per sequence (q_nope, q_pe [B, 1, H, .]) over its cache rows `selected` [B, K] (-1: none):
+        gather those rows [latent | k_pe], attend with q = [q_nope @ W_k | q_pe], then out = o_lat @ W_v^T."""
+        w_k, w_v = self._absorb_weights(latent.dtype)
+        q = torch.cat((torch.einsum("bhd,hdc->bhc", q_nope[:, 0], w_k), q_pe[:, 0]), dim=-1)  # [B, H, C + R]
+        b, k = selected.shape
+        picked = selected.long().clamp(min=0)[..., None]
+        rows = torch.cat((latent.gather(1, picked.expand(-1, -1, latent.shape[-1])),
+                          k_pe.gather(1, picked.expand(-1, -1, k_pe.shape[-1]))), dim=-1)  # [B, K, C + R]
+        row_ids = torch.arange(b * k, device=q.device).view(b, k)
+        row_ids = torch.where(selected >= 0, row_ids, -1).to(torch.int32)
+        o_lat, _ = kernels.sparse_mla_decode(q, rows.flatten(0, 1), row_ids, self.softmax_scale, self.kv_lora_rank)
+        return torch.einsum("bhc,hdc->bhd", o_lat, w_v)[:, None]  # [B, 1, H, v_dim]
+
+
+def index_mask(selected: torch.Tensor, s: int) -> torch.Tensor:
+    """Selected key indices [B, T, K] (-1: none) -> mask [B, T, S] of the keys each query attends to."""
+    slots = torch.where(selected >= 0, selected.long(), s)  # -1 goes to a spare column, dropped below
+    mask = torch.zeros(*selected.shape[:2], s + 1, dtype=torch.bool, device=selected.device)
+    return mask.scatter_(-1, slots, True)[..., :s]

@@ -8,12 +8,18 @@ Routing (Gate), per token, from logits = x @ gate.weight^T in float32:
   their two best biased scores, keep `topk_group`, take the top k experts among them; the weights are the *unbiased*
   scores of the chosen experts.
 Weights are normalized to sum 1 when `norm_topk_prob`, then multiplied by `routed_scaling_factor`.
+
+The routed experts run as one kernels.fused_moe call (Triton on CUDA) over their weights stacked once, after loading,
+into w13 [E, 2 * moe_intermediate_size, hidden] (gate_proj over up_proj) and w2 [E, hidden, moe_intermediate_size]
+(down_proj); each expert's own weights become views into them, so nothing is held twice. Experts whose FP8 weights
+are kept (FP8Linear) cannot be stacked and run one by one.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+import kernels
 from model.config import ModelConfig
 from model.mlp import MLP
 
@@ -63,16 +69,40 @@ class MoE(nn.Module):
                                      for _ in range(cfg.n_routed_experts))
         self.shared_experts = (MLP(cfg.hidden_size, cfg.moe_intermediate_size * cfg.n_shared_experts)
                                if cfg.n_shared_experts else None)
+        self.register_buffer("w13", None, persistent=False)  # set by stack_experts
+        self.register_buffer("w2", None, persistent=False)
+
+    @torch.no_grad()
+    def stack_experts(self) -> bool:
+        """Move the routed experts' weights into w13 and w2, one expert at a time (the experts keep views).
+        False, and nothing changes, when an expert's projections are not plain nn.Linear layers."""
+        projections = [(e.gate_proj, e.up_proj, e.down_proj) for e in self.experts]
+        if not all(type(p) is nn.Linear for ps in projections for p in ps):
+            return False
+        inter, hidden = self.experts[0].gate_proj.weight.shape
+        like = self.experts[0].gate_proj.weight
+        w13 = like.new_empty(len(self.experts), 2 * inter, hidden)
+        w2 = like.new_empty(len(self.experts), hidden, inter)
+        for i, (gate_proj, up_proj, down_proj) in enumerate(projections):
+            w13[i, :inter], w13[i, inter:], w2[i] = gate_proj.weight, up_proj.weight, down_proj.weight
+            gate_proj.weight = nn.Parameter(w13[i, :inter], requires_grad=False)
+            up_proj.weight = nn.Parameter(w13[i, inter:], requires_grad=False)
+            down_proj.weight = nn.Parameter(w2[i], requires_grad=False)
+        self.w13, self.w2 = w13, w2
+        return True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         x = x.reshape(-1, shape[-1])
         weights, indices = self.gate(x)
-        out = torch.zeros_like(x)
-        for e in indices.unique().tolist():
-            token, slot = (indices == e).nonzero(as_tuple=True)
-            y = self.experts[e](x[token]) * weights[token, slot, None].to(x.dtype)
-            out.index_add_(0, token, y)
+        if self.w13 is not None:
+            out = kernels.fused_moe(x, self.w13, self.w2, indices, weights)
+        else:
+            out = torch.zeros_like(x)
+            for e in indices.unique().tolist():
+                token, slot = (indices == e).nonzero(as_tuple=True)
+                y = self.experts[e](x[token]) * weights[token, slot, None].to(x.dtype)
+                out.index_add_(0, token, y)
         if self.shared_experts is not None:
             out = out + self.shared_experts(x)
         return out.view(shape)

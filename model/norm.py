@@ -1,8 +1,14 @@
-"""RMSNorm as the checkpoints use it: normalize in float32, scale by `weight` in the input dtype."""
+"""RMSNorm as the checkpoints use it: y = x / sqrt(mean(x^2) + eps) * weight, computed in float32, in x's dtype.
+
+With `residual`, the add before the norm is fused into it: returns (RMSNorm(x + residual), x + residual), the sum
+rounded to x's dtype as an unfused model would store it. Runs through kernels.rmsnorm (Triton on CUDA).
+"""
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+import kernels
 
 
 class RMSNorm(nn.Module):
@@ -11,7 +17,5 @@ class RMSNorm(nn.Module):
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(dim))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x32 = x.float()
-        x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * x32.to(x.dtype)
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None):
+        return kernels.rmsnorm(x, self.weight, self.eps, residual)

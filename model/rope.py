@@ -3,8 +3,8 @@
 - interleaved: dimension pairs (x0, x1), (x2, x3), ... rotate together. DeepSeek's MLA uses it.
 - neox: the first half pairs with the second half, (x_i, x_{i+d/2}). Llama, Qwen2 and DSA's lightning indexer use it.
 
-`Rope(dim, rope)(positions)` returns (cos, sin), each [..., dim/2] for positions [...]; the helpers rotate x [..., dim]
-with them after the caller has broadcast cos/sin to x's leading shape (add a heads axis with `unsqueeze`).
+`Rope(dim, rope)(positions)` returns (cos, sin), each [B, T, dim/2] for positions [B, T]; `rotate` turns
+x [B, T, ..., dim] with them (kernels.rope: the Triton kernel on CUDA, its PyTorch reference elsewhere).
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import math
 import torch
 from torch import nn
 
+import kernels
 from model.config import RopeConfig
 
 
@@ -72,13 +73,11 @@ class Rope(nn.Module):
         return angles.cos() * self.attention_factor, angles.sin() * self.attention_factor
 
 
-def rotate_interleaved(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    pairs = x.float().unflatten(-1, (-1, 2))
-    x0, x1 = pairs[..., 0], pairs[..., 1]
-    out = torch.stack((x0 * cos - x1 * sin, x1 * cos + x0 * sin), dim=-1)
-    return out.flatten(-2).to(x.dtype)
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, interleaved: bool) -> torch.Tensor:
+    """x [B, T, ..., D] rotated by its token's angles, cos/sin [B, T, D/2] (from `Rope`), through kernels.rope.
 
-
-def rotate_neox(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    x0, x1 = x.float().chunk(2, dim=-1)
-    return torch.cat((x0 * cos - x1 * sin, x1 * cos + x0 * sin), dim=-1).to(x.dtype)
+    Pair i = (a, b) becomes (a cos_i - b sin_i, a sin_i + b cos_i), in float32, returned in x's dtype; the pairs are
+    (x[2i], x[2i+1]) when interleaved, else (x[i], x[i + D/2])."""
+    b, t = cos.shape[:2]
+    flat = x.reshape(b * t, *x.shape[2:])
+    return kernels.rope(flat, cos.reshape(b * t, -1), sin.reshape(b * t, -1), interleaved).view(x.shape)

@@ -3,6 +3,10 @@
 Module names equal checkpoint names (`model.layers.3.self_attn.kv_b_proj.weight`), so loading is a lookup.
 A block's attention is MLA (DeepSeek families, with the DSA indexer when configured) or GQA (Llama, Qwen2); its
 feed-forward is DeepSeekMoE or a dense SwiGLU, per `config.mlp_layer_types`.
+
+The hot ops (RMSNorm, RoPE, the DSA indexer and top-k, MLA decode attention, the routed experts, FP8 GEMMs) run
+through `kernels`: Triton kernels on CUDA tensors, their PyTorch references elsewhere. `kernels.use_backend("triton")`
+or PROOFLOOP_KERNELS=triton forces the kernels (on CPU under TRITON_INTERPRET=1), "torch" the references.
 """
 from __future__ import annotations
 
@@ -28,8 +32,9 @@ class Block(nn.Module):
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
 
     def forward(self, x, positions, rope, cache=None, absorb=None):
-        x = x + self.self_attn(self.input_layernorm(x), positions, rope, cache, absorb)
-        return x + self.mlp(self.post_attention_layernorm(x))
+        attn = self.self_attn(self.input_layernorm(x), positions, rope, cache, absorb)
+        h, x = self.post_attention_layernorm(attn, residual=x)  # x <- x + attn, h <- RMSNorm(x), one pass
+        return x + self.mlp(h)
 
 
 class Decoder(nn.Module):

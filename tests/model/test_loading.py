@@ -111,8 +111,12 @@ def test_keep_fp8(checkpoints, tokens, tmp_path):
     assert isinstance(kept.model.layers[1].mlp.experts[5].up_proj, FP8Linear)
     assert isinstance(attn.indexer.wq_b, FP8Linear) and not isinstance(attn.o_proj, FP8Linear)
     widened = model.load(path, dtype=torch.bfloat16)
-    assert torch.equal(kept(tokens), widened(tokens))
-    assert torch.equal(kept(tokens, absorb=True), widened(tokens, absorb=True))
+    assert widened.model.layers[1].mlp.w13 is not None and kept.model.layers[1].mlp.w13 is None
+    # Same weights; only the routed experts differ in rounding: the widened ones run fused (kernels.fused_moe,
+    # float32 accumulation), the FP8 ones one by one in bf16. Layer 1 is the last, so no DSA choice depends on it.
+    for absorb in (None, True):
+        want = widened(tokens, absorb=absorb)
+        assert (kept(tokens, absorb=absorb) - want).abs().max() <= 1e-2 * want.abs().max()
     with pytest.raises(ModelError, match="keep_fp8 needs"):
         model.load(path, keep_fp8=True)
 
