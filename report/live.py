@@ -32,7 +32,10 @@ class SearchView:
 
     def __exit__(self, *exc):
         self._live.update(self._render())
-        return self._live.__exit__(*exc)
+        out = self._live.__exit__(*exc)
+        if not self.console.is_terminal:  # the last frame ends without a newline outside a terminal
+            self.console.line()
+        return out
 
     def event(self, e: dict) -> None:
         with self._lock:

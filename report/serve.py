@@ -1,0 +1,136 @@
+"""`proofloop serve`: browse run reports over HTTP on loopback, read-only.
+
+Only two kinds of address exist: `/` (the list of runs) and `/run/<n>/` (the report of the n-th run given on the
+command line). Nothing is read from disk by a path taken from the request, so no file outside (or inside) the run
+directories can be reached by crafting one; every other address is a 404. A run still in progress is re-rendered
+on each request and its page reloads itself every few seconds.
+"""
+from __future__ import annotations
+
+import html
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from prover.errors import ProverError
+from prover.store import DB_NAME, RunStore
+from report.build import SCRIPT_HASH, page, render_run
+from report.markup import Renderer
+
+RUN_PATH = re.compile(r"^/run/(\d{1,6})/?$")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": f"default-src 'none'; style-src 'unsafe-inline'; script-src '{SCRIPT_HASH}'; "
+                               "img-src data:; base-uri 'none'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+class Runs:
+    """The run directories given on the command line, and a cache of rendered reports keyed by file times."""
+
+    def __init__(self, dirs: list[Path], refresh: int):
+        self.dirs = [Path(d).resolve() for d in dirs]
+        self.refresh = refresh
+        self._cache: dict[int, tuple[tuple, str]] = {}
+        self._lock = threading.Lock()
+
+    def stamp(self, i: int) -> tuple:
+        d = self.dirs[i]
+        return tuple((p.stat().st_mtime_ns, p.stat().st_size) if p.exists() else None
+                     for p in (d / DB_NAME, d / f"{DB_NAME}-wal"))
+
+    def report(self, i: int) -> str:
+        stamp = self.stamp(i)
+        with self._lock:
+            hit = self._cache.get(i)
+        if hit and hit[0] == stamp:
+            return hit[1]
+        text, _ = render_run(self.dirs[i], refresh=self.refresh, crumbs=[("/", "all runs")])
+        with self._lock:
+            self._cache[i] = (stamp, text)
+        return text
+
+    def index(self) -> str:
+        rows = []
+        for i, d in enumerate(self.dirs):
+            row = {"href": f"/run/{i}/", "name": d.name, "kind": "?", "subject": "", "status": "unreadable",
+                   "calls": 0, "tokens": 0}
+            try:
+                store = RunStore.open(d)
+                try:
+                    config = store.meta("config") or {}
+                    row["kind"] = config.get("kind", "prove")
+                    row["subject"] = (config.get("problem") or {}).get("id") or config.get("input") or ""
+                    if row["kind"] == "grade":
+                        row["subject"] += f" ({config.get('n', '?')} proofs)"
+                    row["status"] = store.meta("status", "?")
+                    stats = store.call_stats()
+                    row["calls"] = sum(n for by in stats["calls"].values() for n in by.values())
+                    row["tokens"] = sum(t["prompt"] + t["completion"] for t in stats["tokens"].values())
+                finally:
+                    store.close()
+            except ProverError as e:
+                row["status"] = f"unreadable: {e}"
+            rows.append(row)
+        running = any(r["status"] == "running" for r in rows)
+        return page("index.html.j2", Renderer(), "proofloop runs", self.refresh if running else None, runs=rows)
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "proofloop"
+    sys_version = ""
+    runs: Runs  # set on the subclass made by make_server
+
+    def log_message(self, format, *args):  # quiet; the terminal shows only the address
+        pass
+
+    def do_HEAD(self):
+        self._get(head=True)
+
+    def do_GET(self):
+        self._get(head=False)
+
+    def _refuse(self):
+        self._send(405, "<h1>405</h1><p>read-only server</p>", {"Allow": "GET, HEAD"})
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
+
+    def _get(self, head: bool):
+        path = self.path.split("?", 1)[0].split("#", 1)[0]
+        try:
+            if path == "/":
+                return self._send(200, self.runs.index(), head=head)
+            m = RUN_PATH.match(path)
+            if m and int(m.group(1)) < len(self.runs.dirs):
+                return self._send(200, self.runs.report(int(m.group(1))), head=head)
+        except ProverError as e:
+            return self._send(500, f"<h1>cannot read this run</h1><p>{html.escape(str(e))}</p>", head=head)
+        self._send(404, "<h1>404</h1><p>no such page; <a href=\"/\">the runs</a></p>", head=head)
+
+    def _send(self, status: int, body: str, extra: dict | None = None, head: bool = False):
+        data = body.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in {**SECURITY_HEADERS, **(extra or {})}.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if not head:
+            self.wfile.write(data)
+
+
+def make_server(dirs: list[Path], host: str = "127.0.0.1", port: int = 0, refresh: int = 5) -> ThreadingHTTPServer:
+    """A server over the given run directories (each must hold a run); call serve_forever() on it."""
+    if not dirs:
+        raise ProverError("give at least one run directory to serve")
+    for d in dirs:
+        if not (Path(d) / DB_NAME).is_file():
+            raise ProverError(f"{d} holds no run ({DB_NAME} not found); give directories made by prove or grade")
+    runs = Runs(list(dirs), refresh)
+    handler = type("RunsHandler", (Handler,), {"runs": runs})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server

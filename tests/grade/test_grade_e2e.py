@@ -1,0 +1,136 @@
+"""`proofloop grade` end to end: a subprocess grading the GradingBench training subset (100 proofs, M=1) against a
+real OpenAI-compatible HTTP server on 127.0.0.1, killed with SIGKILL mid-way and resumed: no finished grading is
+issued again, every item ends graded or counted as unparsed, and --json carries the agreement metrics."""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from model.backend import Request, Sampling
+from model.remote import RemoteBackend
+from openai_server import request_key
+
+TESTS = Path(__file__).resolve().parents[1]
+ROOT = TESTS.parent
+RESPONDER = f"{TESTS / 'grade' / 'fake_grader.py'}:respond"
+PROOFLOOP = [sys.executable, "-m", "cli"]
+FLAGS = ["--verifications", "1", "--model", "test-model", "--concurrency", "2", "--timeout", "5", "--seed", "3"]
+
+
+@pytest.fixture
+def server(tmp_path):
+    log = tmp_path / "server.jsonl"
+    proc = subprocess.Popen([sys.executable, str(TESTS / "openai_server.py"), "--port", "0", "--responder", RESPONDER,
+                             "--delay", "0.04", "--log", str(log)], stdout=subprocess.PIPE, text=True)
+    url = proc.stdout.readline().strip()
+    assert url.startswith("http://127.0.0.1:")
+    yield url, log
+    proc.kill()
+    proc.wait()
+
+
+def finished(db: Path) -> list[Request]:
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT request FROM calls WHERE status != 'error'").fetchall()
+    conn.close()
+    out = []
+    for (raw,) in rows:
+        d = json.loads(raw)
+        s = d["sampling"]
+        out.append(Request(tuple(d["messages"]), Sampling(**{**s, "stop": tuple(s["stop"])})))
+    return out
+
+
+def logged_keys(log: Path) -> list[str]:
+    return [r["key"] for r in map(json.loads, log.read_text().splitlines()) if r["path"].endswith("/chat/completions")]
+
+
+def count_done(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        conn = sqlite3.connect(db)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM calls WHERE status != 'error'").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_grade_killed_and_resumed(server, tmp_path, gradingbench):
+    url, log = server
+    run = tmp_path / "run"
+    cmd = PROOFLOOP + ["grade", str(gradingbench), "--endpoint", url, *FLAGS, "--run", str(run), "--json"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    db = run / "run.sqlite"
+    deadline = time.time() + 60
+    while count_done(db) < 20:
+        if time.time() > deadline or proc.poll() is not None:
+            proc.kill()
+            pytest.fail(f"the run made no progress: {proc.communicate()}")
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    done_before = finished(db)
+    assert 20 <= len(done_before) < 100, "kill landed after the run had finished; slow the server down"
+    seen_before = len(logged_keys(log))
+    payload = RemoteBackend(url, "test-model").payload
+    finished_keys = {request_key(payload(r)) for r in done_before}
+
+    other = subprocess.run(PROOFLOOP + ["grade", str(gradingbench), "--endpoint", url, *FLAGS, "--rubric", "binary",
+                                        "--run", str(run), "--resume"], cwd=ROOT, capture_output=True, text=True)
+    assert other.returncode == 2 and "another config" in other.stderr and len(other.stderr.strip().splitlines()) == 1
+
+    resumed = subprocess.run(cmd + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    out = json.loads(resumed.stdout)
+
+    new_keys = logged_keys(log)[seen_before:]
+    assert not finished_keys & set(new_keys), "a finished grading was issued again"
+    assert len(set(new_keys)) == 100 - len(done_before)  # each unfinished grading once (a retry repeats a key)
+    print(f"\nkilled after {len(done_before)} finished gradings; the resumed run issued {len(new_keys)} "
+          f"({len(finished_keys & set(new_keys))} of them finished before)")
+
+    assert out["n"] == 100 and out["rubrics"] == {"points": 100}
+    assert sum(out["gradings"].values()) == 100 and "pending" not in out["gradings"]
+    assert out["graded"] + out["unparsed"] == 100 and out["unparsed"] > 0  # counted, never dropped
+    assert out["calls"]["grade"]["ok"] + out["calls"]["grade"].get("unparsed", 0) == 100
+    m = out["metrics"]
+    for key in ("exact_accuracy", "binary_accuracy", "mae", "rmse", "normalized_mae", "within_one", "pearson",
+                "kendall_tau_b", "bias", "pass_precision", "pass_recall"):
+        assert key in m
+    assert m["n"] == out["graded"] and m["skipped"] == out["unparsed"]
+    assert 0 <= m["exact_accuracy"] <= 1 and m["mae"] >= 0
+    assert len(out["per_problem"]) == 30 and len(out["items"]) == 100
+    assert out["tokens"]["grade"]["prompt"] > 0
+    first = out["items"][0]
+    assert first["id"] == "GB-0849" and first["human_points"] == 6.0 and first["statuses"][0] in ("ok", "unparsed")
+
+    report = subprocess.run(PROOFLOOP + ["report", str(run), "--json"], cwd=ROOT, capture_output=True, text=True)
+    assert report.returncode == 0, report.stderr
+    stats = json.loads(report.stdout)
+    html = (run / "report.html").read_text()
+    assert stats["kind"] == "grade" and 'href="#item-GB-0849"' in html and 'id="item-GB-0849"' in html
+
+
+def test_grade_human_output_and_bad_input(server, tmp_path, gradingbench):
+    url, _ = server
+    r = subprocess.run(PROOFLOOP + ["grade", str(gradingbench), "--endpoint", url, *FLAGS, "--limit", "6",
+                                    "--run", str(tmp_path / "run")], cwd=ROOT, capture_output=True, text=True,
+                       env={**os.environ, "COLUMNS": "160"})
+    assert r.returncode == 0, r.stderr
+    assert "Agreement with human grades" in r.stdout and "4-class accuracy" in r.stdout and "GB-0849" in r.stdout
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Problem ID,Problem,Response\nA,Q,P\n")
+    r = subprocess.run(PROOFLOOP + ["grade", str(bad), "--endpoint", url, *FLAGS, "--run", str(tmp_path / "r2")],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "'Points'" in r.stderr
+    assert not (tmp_path / "r2").exists()
