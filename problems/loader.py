@@ -23,6 +23,7 @@ from pathlib import Path
 
 from problems.errors import ProblemError
 from problems.problem import Problem
+from problems.textfile import read_text_file
 
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".txt")
 SUFFIXES = MARKDOWN_SUFFIXES + (".json", ".jsonl", ".csv")
@@ -66,25 +67,9 @@ def load_file(path: str | Path) -> list[Problem]:
 
 
 def read_text(path: Path) -> str:
-    """The file's text as UTF-8; missing, unreadable, empty and binary files are errors that say what to do."""
-    if not path.exists():
-        raise ProblemError(f"problem file not found: {path}; check the path, or name a bundled problem as SET/ID "
-                           "(see `proofloop problems list`)")
-    if path.is_dir():
-        raise ProblemError(f"{path} is a directory; give a problem file (.md, .json, .jsonl or .csv)")
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise ProblemError(f"cannot read {path}: {e.strerror}; check its permissions") from None
-    if not data.strip():
-        raise ProblemError(f"problem file is empty: {path}; write the problem statement into it")
-    if b"\x00" in data[:8192]:
-        raise ProblemError(f"{path} is a binary file, not a problem; give a text file (.md, .json, .jsonl or .csv)")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ProblemError(f"{path} is not UTF-8 text (bad byte at offset {e.start}); save it as UTF-8") from None
-    return text.replace("\r\n", "\n")
+    return read_text_file(path, "problem file", "a text file (.md, .json, .jsonl or .csv)",
+                          missing_hint="check the path, or name a bundled problem as SET/ID (see `proofloop problems list`)",
+                          empty_hint="write the problem statement into it")
 
 
 # ---- Markdown ----

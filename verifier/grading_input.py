@@ -21,6 +21,7 @@ from pathlib import Path
 
 from problems.loader import contest_max_points, contest_source
 from problems.problem import Problem
+from problems.textfile import read_text_file
 from verifier.errors import VerifierError
 
 GRADINGBENCH_COLUMNS = ("Problem ID", "Problem", "Response", "Points")
@@ -82,18 +83,8 @@ def read_grading_input(path: str | Path, proofs: str | Path | None = None) -> li
 # ---- files ----
 
 def _read(path: Path) -> str:
-    if not path.is_file():
-        raise VerifierError(f"{path}: no such file; give a grading set (.csv or .jsonl)")
-    data = path.read_bytes()
-    if b"\x00" in data[:4096]:
-        raise VerifierError(f"{path}: looks binary; give a text .csv or .jsonl file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise VerifierError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8") from None
-    if not text.strip():
-        raise VerifierError(f"{path}: the file is empty; give a grading set with at least one proof")
-    return text
+    return read_text_file(path, "grading set", "a grading set (.csv or .jsonl) with at least one proof",
+                          error=VerifierError)
 
 
 def _csv_rows(text: str, path: Path) -> tuple[list[str], list[dict]]:

@@ -89,7 +89,7 @@ def test_bad_input_one_clear_error(tmp_path, name, content, message):
 
 
 def test_missing_and_binary_files(tmp_path):
-    with pytest.raises(VerifierError, match="no such file"):
+    with pytest.raises(VerifierError, match="not found"):
         read_grading_input(tmp_path / "nope.csv")
     blob = tmp_path / "blob.jsonl"
     blob.write_bytes(b"\x00\x01\x02binary")

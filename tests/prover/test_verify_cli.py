@@ -31,6 +31,6 @@ def test_verify_json_pins_confirmed_issue(tmp_path):
 def test_verify_bad_proof_files(tmp_path):
     (tmp_path / "empty.md").write_text("  \n")
     (tmp_path / "bin.md").write_bytes(b"\x00\x01\x02")
-    for name, message in (("missing.md", "not found"), ("empty.md", "is empty"), ("bin.md", "is binary")):
+    for name, message in (("missing.md", "not found"), ("empty.md", "is empty"), ("bin.md", "binary file")):
         r = proofloop("verify", "imo2025/1", str(tmp_path / name), "--endpoint", "http://127.0.0.1:9")
         assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1
