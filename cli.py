@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from kernels.errors import KernelError
 from model.errors import ModelError
 from problems.errors import ProblemError
 from prover.errors import ProverError
@@ -34,7 +35,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 # Every package's own error class; anything else is a bug and keeps its traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (ProblemError, ModelError, VerifierError, ProverError)
+USER_ERRORS: tuple[type[Exception], ...] = (ProblemError, ModelError, VerifierError, ProverError, KernelError)
 
 
 def user_errors(fn):
@@ -58,6 +59,116 @@ def print_json(obj) -> None:
 
 
 # ---- commands are added below, one function each ----
+
+
+@model_app.command("serve")
+@user_errors
+def model_serve(path: str = typer.Argument(..., help="A checkpoint directory, or 'demo' for the embedded demo model."),
+                host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+                port: int = typer.Option(8000, "--port", help="Port to listen on (0: any free port)."),
+                dtype: Optional[str] = typer.Option(None, "--dtype", help="float32, bfloat16 or float16 (default: "
+                                                    "the checkpoint's; float32 on CPU)."),
+                device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda if present)."),
+                max_batch: int = typer.Option(16, "--max-batch", help="Most sequences decoded together."),
+                cache_gb: float = typer.Option(1.0, "--cache-gb", help="Memory for the paged cache, in GiB."),
+                name: Optional[str] = typer.Option(None, "--name", help="Model name served (default: the "
+                                                   "checkpoint directory's name).")) -> None:
+    """Serve a checkpoint over an OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models)."""
+    from model.engine import Engine, default_device
+    from model.local import demo_checkpoint
+    from model.server import EngineServer
+
+    checkpoint = demo_checkpoint() if path == "demo" else Path(path)
+    with console.status(f"loading {escape(str(checkpoint))}"):
+        engine = Engine(checkpoint, device=device or default_device(), dtype=dtype, max_batch=max_batch,
+                        cache_gb=cache_gb)
+    try:
+        server = EngineServer(engine, host=host, port=port, model_name=name)
+    except OSError as e:
+        raise ModelError(f"cannot listen on {host}:{port} ({e.strerror or e}); pick another --port") from None
+    console.print(f"serving [bold]{escape(server.model_name)}[/bold] at {server.base_url} "
+                  f"({engine.capacity:,} cached tokens, {engine.dtype}); Ctrl-C stops")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        server.loop.stop()
+
+
+@bench_app.command("engine")
+@user_errors
+def bench_engine(model: Optional[Path] = typer.Option(None, "--model", help="Checkpoint (default: the demo model)."),
+                 batch: str = typer.Option("1,16", "--batch", help="Batch sizes, comma-separated."),
+                 tokens: int = typer.Option(32, "--tokens", help="New tokens per sequence."),
+                 threads: int = typer.Option(1, "--threads", help="CPU threads for both sides (0: torch's default; "
+                                             "on a CPU shared with other work, more than 1 makes timings erratic)."),
+                 as_json: bool = typer.Option(False, "--json", help="Print the measurements as JSON.")) -> None:
+    """Decode tokens/s of our engine vs transformers' generate (same checkpoint, dtype and run), and the prefill
+    saved by the prefix cache for 16 requests sharing a 512-token prefix."""
+    import contextlib
+
+    from model import bench_engine as bench
+
+    try:
+        batches = tuple(int(b) for b in batch.split(",") if b.strip())
+    except ValueError:
+        raise ModelError(f"--batch {batch!r}: give sizes like 1,16") from None
+    if not batches or min(batches) < 1 or tokens < 2:
+        raise ModelError("--batch sizes must be >= 1 and --tokens >= 2")
+    with contextlib.nullcontext() if as_json else console.status("benchmarking") as status:
+        progress = None if status is None else (lambda msg: status.update(msg))
+        result = bench.run(model, batches, tokens, threads=threads or None, progress=progress)
+    if as_json:
+        print_json(result)
+    else:
+        console.print(escape(bench.render(result)), highlight=False)
+
+
+@bench_app.command("dsa")
+@user_errors
+def bench_dsa(context: str = typer.Option("4k,16k,32k", "--context", help="Context lengths, comma-separated."),
+              heads: int = typer.Option(128, "--heads", help="Attention heads (V3.2 has 128)."),
+              topk: int = typer.Option(2048, "--topk", help="Tokens the indexer selects."),
+              threads: int = typer.Option(1, "--threads", help="CPU threads (0: torch's default)."),
+              as_json: bool = typer.Option(False, "--json", help="Print the measurements as JSON.")) -> None:
+    """Time one decode step's attention: DSA (indexer + top-k + sparse MLA) vs dense MLA, at each context length."""
+    from model import bench_dsa as bench
+
+    try:
+        contexts = bench.parse_context(context)
+    except ValueError as e:
+        raise ModelError(f"--context: {e}") from None
+    if not contexts or heads < 1 or topk < 1:
+        raise ModelError("--context needs at least one length; --heads and --topk must be >= 1")
+    result = bench.run(contexts, heads=heads, topk=topk, threads=threads or None)
+    if as_json:
+        print_json(result)
+    else:
+        console.print(escape(bench.render(result)), highlight=False)
+
+
+@bench_app.command("kernels")
+@user_errors
+def bench_kernels(quick: bool = typer.Option(False, "--quick", help="Fewer shapes and shorter timing runs."),
+                  as_json: bool = typer.Option(False, "--json", help="Print the measurements as JSON.")) -> None:
+    """Time each Triton kernel against its PyTorch reference and torch's best equivalent: ms, GB/s, TFLOP/s and
+    fraction of the GPU's peak. Needs CUDA; without it, checks each kernel once under the CPU interpreter."""
+    import contextlib
+
+    from kernels import bench
+
+    with contextlib.nullcontext() if as_json else console.status("benchmarking kernels") as status:
+        progress = None if status is None else (lambda msg: status.update(f"benchmarking {msg}"))
+        result = bench.run(quick=quick, progress=progress)
+    if as_json:
+        print_json(result)
+        return
+    if not result["cuda"]:
+        console.print("[yellow]No CUDA device: kernel timings need a GPU. Ran the interpreter smoke check instead."
+                      "[/yellow]")
+    console.print(bench.render(result))
 
 
 @model_app.command("info")
@@ -164,6 +275,8 @@ def prove(
     feedback: int = typer.Option(2, "--feedback", help="Verifications fed back per refined proof (one refinement each)."),
     accept: str = typer.Option("all", "--accept", help="'all' (every verification passes) or 'consecutive:K[:F]'."),
     meta: bool = typer.Option(True, "--meta/--no-meta", help="Meta-verify issues; only confirmed ones are fed back."),
+    exact: bool = typer.Option(True, "--exact/--no-exact",
+                               help="Check each step's computations and the final answer exactly (sympy)."),
     temperature: float = typer.Option(1.0, "--temperature"),
     top_p: float = typer.Option(0.95, "--top-p"),
     max_tokens: int = typer.Option(8192, "--max-tokens", help="Most tokens per model answer."),
@@ -195,7 +308,7 @@ def prove(
     prob = resolve(problem)
     templates = Templates(prompts)
     config = SearchConfig(candidates=candidates, verifications=verifications, rounds=rounds, refine_top=refine_top,
-                          feedback_per_proof=feedback, accept=accept, meta=meta, temperature=temperature,
+                          feedback_per_proof=feedback, accept=accept, meta=meta, exact=exact, temperature=temperature,
                           top_p=top_p, max_tokens=max_tokens, seed=seed, token_budget=token_budget,
                           time_budget=time_budget)
     backend = backend_from_flags(endpoint, model, api_key, local, concurrency=concurrency, timeout=timeout)
@@ -297,6 +410,113 @@ def export(run: Path = typer.Argument(..., help="A run directory."),
         err_console.print(f"{len(lines)} calls written to {output}")
     else:
         sys.stdout.write(text)
+
+
+@app.command()
+@user_errors
+def grade(
+    input: Path = typer.Argument(..., help="GradingBench CSV, DeepSeekMath-V2 outputs JSONL, IMO-ProofBench CSV "
+                                           "(with --proofs), or JSONL of {problem, proof, human_points?, ...}."),
+    endpoint: Optional[str] = EndpointOpt,
+    model: Optional[str] = ModelOpt,
+    api_key: Optional[str] = ApiKeyOpt,
+    local: Optional[str] = LocalOpt,
+    verifications: int = typer.Option(4, "--verifications", "-m", help="Gradings per proof (mean / majority)."),
+    rubric: str = typer.Option("auto", "--rubric", help="binary (0/0.5/1), points (0-7 with reference solution "
+                                                        "and guidelines), or auto (points where the set has them)."),
+    proofs: Optional[Path] = typer.Option(None, "--proofs", help="JSONL of proofs for an IMO-ProofBench CSV."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Grade only the first N proofs."),
+    temperature: float = typer.Option(1.0, "--temperature"),
+    top_p: float = typer.Option(0.95, "--top-p"),
+    max_tokens: int = typer.Option(8192, "--max-tokens", help="Most tokens per grading."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Base seed; each grading gets its own stable seed."),
+    concurrency: int = typer.Option(8, "--concurrency", help="Requests in flight to a server."),
+    timeout: float = typer.Option(600.0, "--timeout", help="Seconds a server call may take before it is retried."),
+    prompts: Optional[Path] = PromptsOpt,
+    run: Optional[Path] = typer.Option(None, "--run", help="Run directory (default: runs/<time>-grade-<input>)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --run; finished gradings are kept."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (n, metrics, items, calls, tokens)."),
+) -> None:
+    """Grade a set of proofs M times each and report agreement with the human grades (accuracy, MAE, correlations)."""
+    import time
+
+    from model.choose import backend_from_flags
+    from prover.grade_run import GradeConfig, GradeRun, read_grades, summarize
+    from prover.store import RunStore
+    from report.grade_view import GradeProgress, print_summary
+    from verifier.grading_input import items_digest, read_grading_input
+    from verifier.prompts import Templates
+
+    if resume and run is None:
+        raise ProverError("--resume needs --run DIR: the run directory to continue")
+    if limit is not None and limit < 1:
+        raise VerifierError(f"--limit must be at least 1 (got {limit})")
+    items = read_grading_input(input, proofs)[:limit]
+    config = GradeConfig(verifications=verifications, rubric=rubric, temperature=temperature, top_p=top_p,
+                         max_tokens=max_tokens, seed=seed)
+    templates = Templates(prompts)
+    backend = backend_from_flags(endpoint, model, api_key, local, concurrency=concurrency, timeout=timeout)
+    identity = {"kind": "grade", "input": input.name, "items": items_digest(items), "n": len(items),
+                "grade": config.identity(), "backend": backend.name,
+                "prompts": {k: v for k, v in templates.fingerprint().items() if k in ("verify", "grade_points")}}
+    run_dir = run or default_run_dir(f"grade-{input.stem}")
+    store = RunStore.open(run_dir, identity) if resume else RunStore.create(run_dir, identity)
+    started = time.monotonic()
+    try:
+        grader = GradeRun(items, config, backend, store, templates)
+        if as_json:
+            grader.run()
+        else:
+            with GradeProgress(console) as progress:
+                grader.calls.on_event = progress.event
+                grader.run()
+        _, grades = read_grades(store)
+        out = summarize(grades, store.call_stats(), str(run_dir), time.monotonic() - started)
+    finally:
+        store.close()
+    if as_json:
+        print_json(out)
+    else:
+        print_summary(console, out)
+
+
+@app.command()
+@user_errors
+def report(run: Path = typer.Argument(..., help="A run directory (from prove or grade)."),
+           output: Optional[Path] = typer.Option(None, "-o", "--output", help="HTML file (default: RUN/report.html)."),
+           as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON.")) -> None:
+    """Write one self-contained HTML report of a run: opens offline from file://, math as MathML."""
+    from report.build import render_run
+
+    text, stats = render_run(run)
+    target = output or run / "report.html"
+    target.write_text(text, encoding="utf-8")
+    stats["output"] = str(target)
+    if as_json:
+        print_json(stats)
+    else:
+        console.print(f"{escape(str(target))}: {stats['kind']} report, {stats['formulas']} formulas, "
+                      f"{stats['unconverted']} shown as source (not converted), {stats['seconds']:.1f} s")
+
+
+@app.command()
+@user_errors
+def serve(runs: list[Path] = typer.Argument(..., help="Run directories to browse."),
+          port: int = typer.Option(8765, "--port", help="Port (0 picks a free one)."),
+          host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; keep loopback unless you mean it."),
+          refresh: int = typer.Option(5, "--refresh", help="Seconds between reloads of a run in progress.")) -> None:
+    """Browse runs in a local web browser (read-only): a list of runs, each run's report, live while it runs."""
+    from report.serve import make_server
+
+    server = make_server(runs, host, port, refresh)
+    console.print(f"serving {len(runs)} run(s) on http://{server.server_address[0]}:{server.server_address[1]}/ "
+                  "(Ctrl-C stops)", highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 if __name__ == "__main__":

@@ -36,7 +36,10 @@ def __getattr__(name):
     raise AttributeError(f"module 'model' has no attribute {name!r}")
 
 
-def __getattr__(name):
+_layers_getattr = __getattr__
+
+
+def __getattr__(name):  # noqa: F811 - extends the one above
     """`model.Engine` and `model.SamplingParams`, imported on first use (they pull in torch)."""
     if name == "Engine":
         from model.engine import Engine
@@ -46,4 +49,4 @@ def __getattr__(name):
         from model.sequence import SamplingParams
 
         return SamplingParams
-    raise AttributeError(f"module 'model' has no attribute {name!r}")
+    return _layers_getattr(name)

@@ -1,0 +1,269 @@
+"""The engine: a checkpoint, a paged cache sized from a memory budget, a scheduler, and the loop between them.
+
+    engine = Engine("path/to/checkpoint", max_batch=16, cache_gb=1.0)
+    outs = engine.generate(["Hello", "Bonjour"], SamplingParams(temperature=0, max_tokens=32))
+    for event in engine.stream(prompts, sampling): ...     # StreamEvent per new piece of text
+
+Requests join between steps (`add`), each `step()` runs one scheduled batch and returns what happened, so a server
+can feed requests in while others run. A bad request raises ModelError at `add` and nothing else is disturbed.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from model.block_manager import BlockManager
+from model.errors import ModelError
+from model.model_runner import ModelRunner
+from model.paged_cache import PagedCache, blocks_for_budget
+from model.sampler import sample
+from model.scheduler import Scheduler
+from model.sequence import SamplingParams, Sequence, Status
+from model.textcodec import TextCodec
+
+HALF = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+
+@dataclass
+class Output:
+    index: int
+    text: str
+    token_ids: list[int]
+    finish_reason: str  # stop | length
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+
+
+@dataclass
+class StreamEvent:
+    index: int
+    text: str  # new text since the previous event of this request
+    token_ids: list[int]  # new tokens
+    output: Output | None = None  # set on the request's last event
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def checkpoint_dtype(path: Path, device: torch.device) -> torch.dtype:
+    """The checkpoint's own dtype; half types become float32 on CPU, where they are slow and not exact."""
+    try:
+        hf = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return torch.float32
+    dtype = HALF.get(str(hf.get("dtype") or hf.get("torch_dtype") or "float32"), torch.float32)
+    return torch.float32 if device.type == "cpu" else dtype
+
+
+def eos_ids(path: Path, codec: TextCodec | None) -> set[int]:
+    """End-of-sequence ids from generation_config.json, config.json and tokenizer_config.json's eos_token."""
+    ids: set[int] = set()
+    try:
+        eos = json.loads((path / "tokenizer_config.json").read_text()).get("eos_token")
+        eos = eos.get("content") if isinstance(eos, dict) else eos
+        if codec is not None and isinstance(eos, str) and codec.token_id(eos) is not None:
+            ids.add(codec.token_id(eos))
+    except (OSError, ValueError):
+        pass
+    for name in ("generation_config.json", "config.json"):
+        try:
+            value = json.loads((path / name).read_text()).get("eos_token_id")
+        except (OSError, ValueError):
+            continue
+        if value is not None:
+            ids.update(value if isinstance(value, list) else [value])
+    return ids
+
+
+class Engine:
+    def __init__(self, path: str | Path, device: str | None = None, dtype: torch.dtype | str | None = None,
+                 max_batch: int = 16, cache_gb: float = 1.0, block_size: int = 16, chunk_tokens: int = 512,
+                 max_model_len: int | None = None, fast: bool = True):
+        from model import load
+
+        if max_batch < 1 or block_size < 1 or chunk_tokens < 1:
+            raise ModelError(f"max_batch, block_size and chunk_tokens must be >= 1 (got {max_batch}, {block_size}, "
+                             f"{chunk_tokens})")
+        self.path = Path(path)
+        if not (self.path / "config.json").is_file():
+            raise ModelError(f"{path}: not a checkpoint directory (no config.json); give a Hugging Face checkpoint "
+                             "directory with config.json and *.safetensors")
+        self.device = torch.device(device or default_device())
+        if isinstance(dtype, str):
+            if dtype not in HALF:
+                raise ModelError(f"dtype {dtype!r} is not one of {', '.join(HALF)}")
+            dtype = HALF[dtype]
+        self.dtype = dtype or checkpoint_dtype(self.path, self.device)
+        self.model = load(self.path, device=self.device, dtype=self.dtype)
+        fast_gqa = None
+        if fast:  # the same math, faster: fused GQA projections, weights packed for oneDNN on CPU
+            from model.cpu_linear import available, pack_linears
+            from model.fast_gqa import FastGQA
+
+            pack = self.device.type == "cpu" and self.dtype == torch.float32 and available()
+            if FastGQA.supports(self.model):
+                fast_gqa = FastGQA(self.model, batch_hint=max_batch, pack=pack)
+            if pack:
+                pack_linears(self.model, batch_hint=max_batch, skip=fast_gqa.replaced if fast_gqa else set())
+        cfg = self.model.config
+        self.max_model_len = min(max_model_len or cfg.max_position_embeddings, cfg.max_position_embeddings)
+        num_blocks = blocks_for_budget(cfg, self.dtype, cache_gb, block_size)
+        self.cache = PagedCache(cfg, num_blocks, block_size, self.dtype, self.device)
+        self.blocks = BlockManager(num_blocks, block_size)
+        self.scheduler = Scheduler(self.blocks, max_batch, chunk_tokens)
+        self.runner = ModelRunner(self.model, self.cache, fast_gqa)
+        self.codec = TextCodec.from_checkpoint(self.path)
+        self.eos = eos_ids(self.path, self.codec)
+        self.prefill_tokens = 0  # tokens that went through the model as prompt (not decode), over the engine's life
+        self.decode_tokens = 0
+
+    @property
+    def capacity(self) -> int:
+        """Token slots in the cache."""
+        return self.cache.num_blocks * self.cache.block_size
+
+    # --- requests ---
+
+    def tokenize(self, prompt: list[int] | str) -> list[int]:
+        if isinstance(prompt, str):
+            if self.codec is None:
+                raise ModelError(f"{self.path}: no tokenizer.json, so prompts must be lists of token ids")
+            return self.codec.encode(prompt)
+        return [int(t) for t in prompt]
+
+    def add(self, prompt: list[int] | str, sampling: SamplingParams, index: int = 0) -> Sequence:
+        """Queue one request; ModelError if it can never run (bad sampling, empty or too long, cache too small)."""
+        sampling.check()
+        ids = self.tokenize(prompt)
+        if not ids:
+            raise ModelError("the prompt is empty")
+        vocab = self.model.config.vocab_size
+        if not all(0 <= t < vocab for t in ids):
+            raise ModelError(f"the prompt has token ids outside the vocabulary (0..{vocab - 1})")
+        if len(ids) >= self.max_model_len:
+            raise ModelError(f"the prompt has {len(ids)} tokens; the model's context is {self.max_model_len} "
+                             "tokens, including at least one generated token: shorten the prompt")
+        if len(ids) + 1 > self.capacity:
+            raise ModelError(f"the prompt has {len(ids)} tokens but the cache holds {self.capacity}: raise cache_gb")
+        seq = Sequence(ids, sampling, index=index)
+        self.scheduler.add(seq)
+        return seq
+
+    def abort(self, seq: Sequence) -> None:
+        if not seq.is_finished:
+            seq.finish_reason = "abort"
+            self.scheduler.finish(seq)
+
+    # --- the loop ---
+
+    def step(self) -> list[tuple[Sequence, str, list[int]]]:
+        """Run one scheduled batch: (sequence, new text, new tokens) for each sequence that produced a token or
+        finished."""
+        prefill, decode, stuck = self.scheduler.schedule()
+        events = []
+        for seq in stuck:
+            seq.finish_reason = "length"
+            self.scheduler.finish(seq)
+            events.append((seq, self._final_delta(seq), []))
+        work: list[tuple[list[tuple[Sequence, int]], bool]] = [([(s, n)], True) for s, n in prefill]
+        if decode:
+            work.append(([(s, 1) for s in decode], False))
+        for chunks, is_prefill in work:
+            logits = self.runner.forward(chunks)
+            done = [(s, n) for s, n in chunks if s.num_computed + n == len(s)]
+            rows = [i for i, (s, n) in enumerate(chunks) if s.num_computed + n == len(s)]
+            for s, n in chunks:
+                self.scheduler.computed(s, n)
+                if is_prefill:
+                    self.prefill_tokens += n
+                else:
+                    self.decode_tokens += n
+            if not done:
+                continue
+            tokens = sample(logits[rows], [s for s, _ in done])
+            for (seq, _), token in zip(done, tokens):
+                events.append(self._append(seq, token))
+        return events
+
+    def _append(self, seq: Sequence, token: int) -> tuple[Sequence, str, list[int]]:
+        seq.tokens.append(token)
+        s = seq.sampling
+        delta = self.codec.delta(seq) if self.codec else ""
+        seq.text += delta
+        reason = None
+        if (token in self.eos and not s.ignore_eos) or token in s.stop_token_ids:
+            reason = "stop"
+        elif s.stop and self.codec is not None:
+            cut = _find_stop(seq.text, s.stop, len(seq.text) - len(delta))
+            if cut is not None:
+                delta = delta[:max(0, len(delta) - (len(seq.text) - cut))]
+                seq.text = seq.text[:cut]
+                seq.finish_reason = "stop"
+                self.scheduler.finish(seq)
+                return seq, delta, [token]
+        if reason is None and (len(seq.output) >= s.max_tokens or len(seq) >= self.max_model_len):
+            reason = "length"
+        if reason:
+            seq.finish_reason = reason
+            self.scheduler.finish(seq)
+            delta += self._final_delta(seq)
+        return seq, delta, [token]
+
+    def _final_delta(self, seq: Sequence) -> str:
+        """Text held back by incremental decoding (an incomplete character), now that the output is complete."""
+        if self.codec is None:
+            return ""
+        full = self.codec.decode(seq.output)
+        extra = full[len(seq.text):] if full.startswith(seq.text) else ""
+        seq.text += extra
+        return extra
+
+    def output(self, seq: Sequence) -> Output:
+        return Output(seq.index, seq.text, seq.output, seq.finish_reason or "length", seq.num_prompt,
+                      seq.num_cached, len(seq.output))
+
+    # --- whole batches ---
+
+    def stream(self, prompts: list[list[int]] | list[str],
+               sampling: SamplingParams | list[SamplingParams]) -> Iterator[StreamEvent]:
+        """Events as tokens arrive, for all prompts together; each request's last event carries its Output."""
+        params = sampling if isinstance(sampling, list) else [sampling] * len(prompts)
+        if len(params) != len(prompts):
+            raise ModelError(f"{len(prompts)} prompts but {len(params)} sampling settings")
+        for p in params:
+            p.check()
+        seqs = [self.add(p, s, index=i) for i, (p, s) in enumerate(zip(prompts, params))]
+        mine = {s.id for s in seqs}
+        try:
+            while not all(s.is_finished for s in seqs):
+                for seq, text, tokens in self.step():
+                    if seq.id in mine:
+                        yield StreamEvent(seq.index, text, tokens, self.output(seq) if seq.is_finished else None)
+        finally:
+            for seq in seqs:
+                self.abort(seq)
+
+    def generate(self, prompts: list[list[int]] | list[str],
+                 sampling: SamplingParams | list[SamplingParams] | None = None) -> list[Output]:
+        outs: list[Output | None] = [None] * len(prompts)
+        for event in self.stream(prompts, sampling or SamplingParams()):
+            if event.output is not None:
+                outs[event.index] = event.output
+        return outs  # type: ignore[return-value]
+
+
+def _find_stop(text: str, stops: tuple[str, ...], new_from: int) -> int | None:
+    """Earliest index where a stop string starts, looking only where new text could complete one."""
+    best = None
+    for stop in stops:
+        at = text.find(stop, max(0, new_from - len(stop) + 1))
+        if at != -1 and (best is None or at < best):
+            best = at
+    return best
+

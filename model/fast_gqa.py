@@ -1,0 +1,79 @@
+"""A decode-friendly forward for dense GQA models (Llama, Qwen2), the same math as model/gqa.py + model/mlp.py.
+
+What it changes, for speed only: q/k/v are one matmul and gate/up another (weights concatenated once, packed for
+oneDNN on CPU), RoPE angles are computed once per step instead of once per layer, and attention runs through
+`scaled_dot_product_attention` on the paged cache's gathered keys. The norms and the other weights are the model's
+own modules. Parity with transformers is tested through the engine.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from model.cpu_linear import PackedLinear
+
+
+def _fused(linears: list[nn.Linear], batch_hint: int, pack: bool) -> nn.Linear:
+    weight = torch.cat([lin.weight.detach() for lin in linears])
+    has_bias = any(lin.bias is not None for lin in linears)
+    fused = nn.Linear(weight.shape[1], weight.shape[0], bias=has_bias, device="meta")
+    fused.weight = nn.Parameter(weight, requires_grad=False)
+    if has_bias:
+        fused.bias = nn.Parameter(torch.cat([lin.bias.detach() if lin.bias is not None else
+                                             torch.zeros(lin.out_features, dtype=weight.dtype, device=weight.device)
+                                             for lin in linears]), requires_grad=False)
+    return PackedLinear(fused, batch_hint) if pack else fused
+
+
+def rotate_half_pairs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """NeoX RoPE: the first and second halves of each head form the rotated pairs."""
+    x0, x1 = x.float().chunk(2, dim=-1)
+    return torch.cat((x0 * cos - x1 * sin, x1 * cos + x0 * sin), dim=-1).to(x.dtype)
+
+
+class FastGQA:
+    def __init__(self, model, batch_hint: int, pack: bool):
+        self.model = model
+        self.layers = []
+        self.replaced: set[int] = set()  # id() of the model's linears this path no longer calls
+        for block in model.model.layers:
+            attn, mlp = block.self_attn, block.mlp
+            self.replaced |= {id(m) for m in (attn.q_proj, attn.k_proj, attn.v_proj, mlp.gate_proj, mlp.up_proj)}
+            qkv = _fused([attn.q_proj, attn.k_proj, attn.v_proj], batch_hint, pack)
+            gate_up = _fused([mlp.gate_proj, mlp.up_proj], batch_hint, pack)
+            self.layers.append((block, qkv, gate_up))
+        attn = model.model.layers[0].self_attn
+        self.n_heads, self.n_kv_heads, self.head_dim = attn.n_heads, attn.n_kv_heads, attn.head_dim
+
+    @staticmethod
+    def supports(model) -> bool:
+        if model.config.attention_kind != "gqa":
+            return False
+        block = model.model.layers[0]
+        return all(hasattr(block.self_attn, n) for n in ("q_proj", "k_proj", "v_proj", "o_proj", "n_heads")) and \
+            all(hasattr(block.mlp, n) for n in ("gate_proj", "up_proj", "down_proj"))
+
+    def hidden(self, input_ids: torch.Tensor, positions: torch.Tensor, cache) -> torch.Tensor:
+        """input_ids, positions [B, T] -> final hidden states before the last norm, [B, T, hidden]."""
+        b, t = input_ids.shape
+        h, kv, d = self.n_heads, self.n_kv_heads, self.head_dim
+        cos, sin = self.model.rope(positions)
+        cos, sin = cos[:, :, None], sin[:, :, None]
+        x = self.model.model.embed_tokens(input_ids)
+        mask = None
+        for layer, (block, qkv, gate_up) in enumerate(self.layers):
+            q, k, v = qkv(block.input_layernorm(x)).split([h * d, kv * d, kv * d], dim=-1)
+            q = rotate_half_pairs(q.view(b, t, h, d), cos, sin)
+            k = rotate_half_pairs(k.view(b, t, kv, d), cos, sin)
+            entries = cache.update(layer, positions, k=k, v=v.view(b, t, kv, d))
+            keys, values = entries["k"], entries["v"]
+            if mask is None:
+                mask = torch.arange(keys.shape[1], device=x.device) <= positions[:, :, None]  # [B, T, S]
+                mask = mask[:, None]
+            out = F.scaled_dot_product_attention(q.transpose(1, 2), keys.transpose(1, 2), values.transpose(1, 2),
+                                                 attn_mask=mask, enable_gqa=True)
+            x = x + block.self_attn.o_proj(out.transpose(1, 2).reshape(b, t, h * d))
+            gate, up = gate_up(block.post_attention_layernorm(x)).chunk(2, dim=-1)
+            x = x + block.mlp.down_proj(F.silu(gate) * up)
+        return x

@@ -1,0 +1,47 @@
+"""Runs the model over one step's work: the pending tokens of some sequences, through the paged cache.
+
+The layers are the model's own (model/transformer.py); this file only feeds them. Two savings over calling
+`Transformer.forward`: the final norm and the lm_head run on each row's last token only (a prefill chunk of 512
+tokens would otherwise cost 512 vocabulary-sized rows), and all decoding sequences share one forward of T = 1.
+"""
+from __future__ import annotations
+
+import torch
+
+from model.paged_cache import PagedCache
+from model.sequence import Sequence
+from model.transformer import Transformer
+
+
+class ModelRunner:
+    def __init__(self, model: Transformer, cache: PagedCache, fast=None):
+        self.model, self.cache, self.fast = model, cache, fast  # fast: a FastGQA over the same model, or None
+        self.device = next(model.parameters()).device
+        self.is_mla = model.config.attention_kind != "gqa"
+
+    @torch.inference_mode()
+    def forward(self, chunks: list[tuple[Sequence, int]]) -> torch.Tensor:
+        """chunks: (sequence, number of its pending tokens to compute now), all starting at seq.num_computed.
+        Returns the logits of each chunk's last token, [len(chunks), vocab] float32. Does not advance the
+        sequences (the engine does, after sampling)."""
+        t = max(n for _, n in chunks)
+        ids, pos, rows = [], [], []
+        for seq, n in chunks:
+            start, end = seq.num_computed, seq.num_computed + n
+            ids.append(seq.tokens[start:end] + [0] * (t - n))
+            pos.append(list(range(start, end)) + [end - 1] * (t - n))
+            rows.append((seq.block_table, start, end))
+        self.cache.plan(rows, self.device)
+        input_ids = torch.tensor(ids, device=self.device)
+        positions = torch.tensor(pos, device=self.device)
+        absorb = None if t == 1 or not self.is_mla else False  # expanded attention is cheaper for long chunks
+        m = self.model
+        if self.fast is not None:
+            x = self.fast.hidden(input_ids, positions, self.cache)
+        else:
+            x = m.model.embed_tokens(input_ids)
+            for block in m.model.layers:
+                x = block(x, positions, m.rope, self.cache, absorb)
+        last = torch.tensor([n - 1 for _, n in chunks], device=self.device)
+        x = x[torch.arange(len(chunks), device=self.device), last]
+        return m.lm_head(m.model.norm(x)).float()

@@ -1,0 +1,86 @@
+"""The OpenAI-compatible server over real HTTP on 127.0.0.1: the remote backend and plain http.client requests."""
+from __future__ import annotations
+
+import http.client
+import json
+from urllib.parse import urlsplit
+
+import pytest
+
+from model.backend import Request, Sampling
+from model.engine import Engine
+from model.local import LocalBackend
+from model.remote import RemoteBackend
+from model.server import EngineServer
+
+USER = [{"role": "user", "content": "w10 w11 w12 w13 w14 w15 w16 w17 w18 w19 w20"}]
+
+
+@pytest.fixture(scope="module")
+def server(tiny):
+    path, _ = tiny["llama"]
+    engine = Engine(path, block_size=4, cache_gb=0.01, max_model_len=64)
+    with EngineServer(engine, port=0) as s:
+        yield s
+
+
+def call(server, method: str, route: str, body=None, raw: bytes | None = None):
+    parts = urlsplit(server.base_url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    conn.request(method, "/v1" + route, body=data, headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    status, text = resp.status, resp.read().decode()
+    conn.close()
+    return status, text
+
+
+def test_remote_backend_through_our_server(server, tiny):
+    local = LocalBackend(Engine(tiny["llama"][0], block_size=4, cache_gb=0.01))
+    greedy = Sampling(temperature=0, max_tokens=8)
+    expected = local.generate([Request(tuple(USER), greedy)])[0]
+    backend = RemoteBackend(server.base_url, None, retries=0)
+    reqs = [Request(tuple(USER), greedy),
+            Request(tuple(USER), Sampling(temperature=0, top_p=0.0, max_tokens=8)),  # invalid: HTTP 400
+            Request(({"role": "user", "content": "w5 " * 70},), greedy),  # longer than the context: HTTP 400
+            Request(tuple(USER), Sampling(temperature=0.8, max_tokens=8, seed=3))]
+    got = backend.generate(reqs)
+    assert got[0].text == expected.text and got[0].finish_reason == expected.finish_reason
+    assert got[0].completion_tokens == expected.completion_tokens and got[0].prompt_tokens == expected.prompt_tokens
+    assert got[1].finish_reason == "error" and "top_p" in got[1].error
+    assert got[2].finish_reason == "error" and "context" in got[2].error
+    assert got[3].finish_reason in ("stop", "length") and got[3].completion_tokens > 0
+    again = backend.generate([reqs[0]])[0]
+    assert again.cached_tokens > 0 and again.text == expected.text
+
+
+def test_plain_http_routes_errors_and_streaming(server):
+    status, text = call(server, "GET", "/models")
+    assert status == 200 and json.loads(text)["data"][0]["id"] == server.model_name
+    body = {"messages": USER, "temperature": 0, "max_tokens": 6}
+    status, text = call(server, "POST", "/chat/completions", body)
+    whole = json.loads(text)
+    assert status == 200 and whole["choices"][0]["message"]["role"] == "assistant"
+    assert "cached_tokens" in whole["usage"]["prompt_tokens_details"]
+    for bad in ({**body, "temperature": "hot"}, {**body, "max_tokens": 0}, {"messages": []},
+                {**body, "stop": 5}, {**body, "model": "another"}):
+        status, text = call(server, "POST", "/chat/completions", bad)
+        assert status in (400, 404) and json.loads(text)["error"]["message"]
+    status, _ = call(server, "POST", "/chat/completions", raw=b"{not json")
+    assert status == 400
+    status, text = call(server, "POST", "/chat/completions", {**body, "stream": True,
+                                                               "stream_options": {"include_usage": True}})
+    chunks = [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: {")]
+    streamed = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert status == 200 and text.rstrip().endswith("data: [DONE]")
+    assert streamed == whole["choices"][0]["message"]["content"]
+    assert chunks[-1]["usage"]["completion_tokens"] == whole["usage"]["completion_tokens"]
+    assert chunks[-1]["usage"]["prompt_tokens_details"]["cached_tokens"] > 0
+    status, text = call(server, "POST", "/completions", {"prompt": "w7 w8 w9", "temperature": 0, "max_tokens": 5,
+                                                         "stop": ["w999"]})
+    done = json.loads(text)
+    assert status == 200 and done["object"] == "text_completion" and done["usage"]["completion_tokens"] >= 1
+    status, text = call(server, "POST", "/completions", {"prompt": "w7 w8 w9", "temperature": 0, "max_tokens": 5,
+                                                         "stream": True})
+    pieces = [json.loads(line[6:])["choices"][0]["text"] for line in text.splitlines() if line.startswith("data: {")]
+    assert "".join(pieces) == done["choices"][0]["text"]
