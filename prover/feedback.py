@@ -43,4 +43,10 @@ def feedback_for(candidate: Candidate, limit: int, meta: bool) -> list[str]:
             break
     if not out and exact:  # the graders passed it, the exact checks did not
         out.append(exact_part.lstrip("\n"))
+    if not out:  # no grading could be read at all: pass on what the graders wrote, as it is
+        for v in candidate.verifications:
+            if v.status == "unparsed" and v.analysis.strip():
+                out.append(f"(The grader's answer did not follow the format; its text:)\n{v.analysis.strip()[:4000]}")
+                if len(out) == limit:
+                    break
     return out

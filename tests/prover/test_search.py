@@ -68,7 +68,7 @@ def test_unparsable_output_is_kept_and_counted(tmp_path):
     result, _, store = run_search(tmp_path, responder=lambda req: "no format at all", rounds=2)
     calls = store.call_stats()["calls"]
     # drafts keep their text as the proof (unparsed), verifications are unparsed, nothing is dropped
-    assert calls["generate"] == {"unparsed": 2} and calls["verify"] == {"unparsed": 6}
+    assert calls == {"generate": {"unparsed": 2}, "verify": {"unparsed": 12}, "refine": {"unparsed": 2}}
     assert all(c.status == "unparsed" for c in result.candidates)
     assert all(v.status == "unparsed" for c in result.candidates for v in c.verifications)
 
@@ -140,3 +140,13 @@ def test_graders_fooled_but_exact_check_blocks_acceptance(tmp_path):
     assert all(c.mean_score == 1.0 and not c.accepted for c in r0)
     assert result.status == "accepted" and result.best.round == 1
     assert "Checked exactly" in feedbacks(backend)[0]
+
+
+def test_unreadable_gradings_still_feed_a_refinement(tmp_path):
+    def rambling(req):
+        prompt = req["messages"][-1]["content"]
+        return "Looks odd to me, step two seems off." if prompt.startswith("You are grading") else respond(req)
+
+    result, backend, _ = run_search(tmp_path, responder=rambling, rounds=2, exact=False)
+    assert result.rounds_used == 2 and "did not follow the format" in feedbacks(backend)[0]
+    assert "step two seems off" in feedbacks(backend)[0]
