@@ -16,8 +16,9 @@ $(BIN)/proofloop: pyproject.toml
 
 setup: $(BIN)/proofloop
 
+# The embedded demo model on the local engine, offline; small settings so it finishes in a few minutes on a CPU.
 demo: setup
-	$(BIN)/proofloop prove imo2025/1
+	$(BIN)/proofloop prove imo2025/1 --candidates 2 --verifications 2 --rounds 2 --max-tokens 768 --temperature 0.6
 
 test: setup
 	$(BIN)/python -m pytest
