@@ -355,6 +355,11 @@ def verify(
     max_tokens: int = typer.Option(8192, "--max-tokens"),
     prompts: Optional[Path] = PromptsOpt,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    symbolic: bool = typer.Option(False, "--symbolic", help="Exact checks with sympy: each step's computations "
+                                  "and the final answer. Needs no model when no --endpoint/--local is given."),
+    lean: bool = typer.Option(False, "--lean", help="Compile the proof's ```lean block with your Lean toolchain."),
+    lean_project: Optional[Path] = typer.Option(None, "--lean-project", help="A Lake project (e.g. with Mathlib) "
+                                                "to run `lake env lean` in; implies --lean."),
 ) -> None:
     """Grade one given proof: score, and issues pinned to step numbers."""
     from rich.table import Table
@@ -371,25 +376,57 @@ def verify(
     proof = segment(read_proof(proof_file))
     if verifications < 1:
         raise VerifierError(f"--verifications must be at least 1 (got {verifications})")
-    backend = backend_from_flags(endpoint, model, api_key, local)
-    results = grade_proof(backend, prob, proof, verifications, meta, Templates(prompts),
-                          Sampling(temperature=temperature, max_tokens=max_tokens))
+    exact = None
+    if symbolic or lean or lean_project is not None:
+        from verifier.evidence import exact_evidence
+
+        exact = exact_evidence(prob, proof, symbolic=symbolic, answer=symbolic,
+                               lean=lean or lean_project is not None, lean_project=lean_project)
+    results = []
+    if exact is None or endpoint or local:  # exact checks alone need no model
+        backend = backend_from_flags(endpoint, model, api_key, local)
+        results = grade_proof(backend, prob, proof, verifications, meta, Templates(prompts),
+                              Sampling(temperature=temperature, max_tokens=max_tokens))
     scores = [v.score for v in results if v.score is not None]
     mean = sum(scores) / len(scores) if scores else None
     if as_json:
         print_json({"problem_id": prob.id, "mean_score": mean, "scores": [v.score for v in results],
                     "statuses": [v.status for v in results],
                     "steps": [vars(s) for s in proof.steps],
-                    "verifications": [v.to_dict() for v in results]})
+                    "verifications": [v.to_dict() for v in results],
+                    "exact": exact.to_dict() if exact is not None else None})
         return
-    console.print(f"[bold]{escape(prob.id)}[/bold]: mean score {mean if mean is not None else '-'} over "
-                  f"{len(scores)} graded of {len(results)} ({', '.join(v.status for v in results)})")
+    if results:
+        console.print(f"[bold]{escape(prob.id)}[/bold]: mean score {mean if mean is not None else '-'} over "
+                      f"{len(scores)} graded of {len(results)} ({', '.join(v.status for v in results)})")
+    else:
+        console.print(f"[bold]{escape(prob.id)}[/bold]: exact checks only (no model)")
     table = Table("verification", "step", "severity", "confirmed", "issue")
     for n, v in enumerate(results, start=1):
         for i in v.issues:
             table.add_row(str(n), str(i.step) if i.step else "-", i.severity,
                           {True: "yes", False: "no", None: "-"}[i.confirmed], escape(i.description[:200]))
-    console.print(table)
+    if results:
+        console.print(table)
+    if exact is not None:
+        counts = exact.counts()
+        console.print(f"exact checks: {counts['confirmed']} claims confirmed, {counts['refuted']} refuted, "
+                      f"{counts['unchecked']} unchecked over {len(proof.steps)} steps")
+        refuted = Table("step", "claim", "check", "evidence")
+        for sr in exact.steps:
+            for cr in sr.claims:
+                if cr.verdict == "refuted":
+                    refuted.add_row(str(sr.step), escape(cr.claim.text[:120]), cr.method, escape(cr.evidence[:200]))
+        if refuted.rows:
+            console.print(refuted)
+        if exact.answer is not None:
+            a = exact.answer
+            console.print(f"answer: {a.status} (expected {escape(str(a.expected)[:80])}, found "
+                          f"{escape(str(a.found)[:80])}) {escape(a.evidence)}")
+        if exact.lean is not None:
+            console.print(f"lean: {exact.lean.status}: {escape(exact.lean.reason)}")
+            for m in exact.lean.errors[:10]:
+                console.print(f"  line {m.line}, column {m.column}: {escape(m.text.splitlines()[0][:200])}")
 
 
 @app.command()

@@ -1,0 +1,247 @@
+"""Cutting a proof into steps, and finding the step a verifier's quote came from.
+
+A step is a paragraph, a list item, or a display-math block together with the sentence that introduces it.
+Headings (Markdown `#` lines, or a line that is nothing but bold text) open the step that follows them;
+horizontal rules close the step before them. A display block (`\\[...\\]`, `$$...$$`, `\\begin{env}...\\end{env}`)
+is never cut, even across blank lines. Every non-blank character of the text belongs to exactly one step, and
+each step's span `text[start:end]` starts and ends on a non-blank character.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from verifier.proof import Proof, Step
+
+_ITEM = re.compile(r"^(\s*)(?:[-*+•]\s+|\d{1,3}[.)]\s+|\(\s*(?:\d{1,3}|[a-z]|[ivxlc]{1,6})\s*\)\s+|[a-z][.)]\s+)")
+_HEADING = re.compile(r"^\s{0,3}(?:#{1,6}\s+\S.*|\*\*[^*\n]+\*\*\s*:?\s*|__[^_\n]+__\s*)$")
+_RULE = re.compile(r"^\s{0,3}(?:(?:-\s*){3,}|(?:\*\s*){3,}|(?:_\s*){3,}|(?:=\s*){3,})$")
+_MATH_TOKEN = re.compile(r"\\\\|\\\[|\\\]|\$\$|\\begin\{([^{}]*)\}|\\end\{([^{}]*)\}")
+_MATH_START = re.compile(r"^\s*(?:\\\[|\$\$|\\begin\{)")
+_CONTINUATION = re.compile(r"^\s*(?:[a-z]|[,.;:)]|\\(?:quad|qquad|text|mbox)\b)")
+
+
+MAX_DISPLAY_LINES = 120
+
+
+@dataclass
+class _Block:
+    kind: str  # heading | rule | math | item | para
+    start: int  # offset of the first non-blank character
+    end: int  # offset just past the last non-blank character
+
+
+class _MathState:
+    """Tracks whether a position is inside display math or a LaTeX environment, line by line."""
+
+    def __init__(self) -> None:
+        self.bracket = False  # inside \[ ... \]
+        self.dollars = False  # inside $$ ... $$
+        self.envs: list[str] = []
+
+    @property
+    def inside(self) -> bool:
+        return self.bracket or self.dollars or bool(self.envs)
+
+    def feed(self, line: str) -> None:
+        for m in _MATH_TOKEN.finditer(line):
+            tok = m.group(0)
+            if tok == "\\\\":
+                continue  # a LaTeX line break, e.g. `\\[4mm]`, is not a display opener
+            if tok == "\\[":
+                self.bracket = True
+            elif tok == "\\]":
+                self.bracket = False
+            elif tok == "$$":
+                self.dollars = not self.dollars
+            elif m.group(1) is not None:
+                self.envs.append(m.group(1))
+            elif m.group(2) is not None:
+                name = m.group(2)
+                if name in self.envs:
+                    del self.envs[len(self.envs) - 1 - self.envs[::-1].index(name):]
+        # a runaway environment never closed must not swallow the rest of the proof forever
+        if len(self.envs) > 20:
+            self.envs.clear()
+
+
+def _lines(text: str) -> list[tuple[int, str]]:
+    out, pos = [], 0
+    for line in text.splitlines(keepends=True):
+        out.append((pos, line.rstrip("\r\n")))
+        pos += len(line)
+    return out
+
+
+def _blocks(text: str) -> list[_Block]:
+    blocks: list[_Block] = []
+    cur: _Block | None = None
+    item_indent = -1
+    state = _MathState()
+    inside_for = 0  # lines spent inside display math; an unclosed \[ (a truncated proof) must not eat the rest
+    for offset, line in _lines(text):
+        inside_for = inside_for + 1 if state.inside else 0
+        if inside_for > MAX_DISPLAY_LINES:
+            state = _MathState()
+            inside_for = 0
+        was_inside = state.inside
+        stripped = line.strip()
+        if not was_inside:
+            if not stripped:
+                cur, item_indent = None, -1
+                continue
+            lead = offset + len(line) - len(line.lstrip())
+            tail = offset + len(line.rstrip())
+            kind = None
+            if _RULE.match(line):
+                kind = "rule"
+            elif _HEADING.match(line) and not _MATH_START.match(line):
+                kind = "heading"
+            else:
+                m = _ITEM.match(line)
+                if m and (cur is None or cur.kind != "item" or len(m.group(1)) <= item_indent):
+                    kind, item_indent = "item", len(m.group(1))
+                elif cur is None or cur.kind in ("heading", "rule"):
+                    kind = "math" if _MATH_START.match(line) else "para"
+            if kind is not None:
+                cur = _Block(kind, lead, tail)
+                blocks.append(cur)
+                if kind in ("heading", "rule"):
+                    cur = None
+            else:
+                cur.end = tail
+        elif stripped and cur is not None:
+            cur.end = offset + len(line.rstrip())
+        elif stripped:  # inside math with no open block (cannot normally happen); open one
+            cur = _Block("math", offset + len(line) - len(line.lstrip()), offset + len(line.rstrip()))
+            blocks.append(cur)
+        state.feed(line)
+        if cur is not None and cur.kind == "math" and not state.inside and not _MATH_START.match(text[cur.start:cur.end]):
+            cur.kind = "para"
+    return blocks
+
+
+def segment(text: str) -> Proof:
+    """Split a Markdown + LaTeX proof into steps with exact character spans into `text`."""
+    spans: list[list[int]] = []  # [start, end, last_kind]
+    kinds: list[str] = []
+    pending: int | None = None  # start of headings waiting for their content
+    for b in _blocks(text):
+        if b.kind == "heading":
+            if pending is None:
+                pending = b.start
+            continue
+        if b.kind == "rule":
+            if spans and pending is None:
+                spans[-1][1] = b.end
+            elif pending is None:
+                pending = b.start
+            continue
+        merge = False
+        if spans and pending is None:
+            if b.kind == "math":
+                merge = kinds[-1] in ("para", "item", "math")
+            elif b.kind == "para" and kinds[-1] == "math" and _CONTINUATION.match(text[b.start:b.end]):
+                merge = True
+        if merge:
+            spans[-1][1] = b.end
+            kinds[-1] = b.kind
+        else:
+            spans.append([pending if pending is not None else b.start, b.end])
+            kinds.append(b.kind)
+            pending = None
+    if pending is not None:
+        end = len(text.rstrip())
+        if spans:
+            spans[-1][1] = end
+        else:
+            spans.append([pending, end])
+    steps = [Step(i + 1, text[s:e], s, e) for i, (s, e) in enumerate(spans)]
+    return Proof(text=text, steps=steps)
+
+
+# ---------------------------------------------------------------- locating quotes
+
+_DROP = re.compile(
+    r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|big|Big|bigg|Bigg|displaystyle|textstyle|"
+    r"quad|qquad|limits|nolimits)(?![a-zA-Z])|\\[,;:! ]|\\\(|\\\)|\\\[|\\\]|\$|~|\*|`|#|&|\s+"
+)
+_RENAME = [
+    (re.compile(r"\\[dt]frac(?![a-zA-Z])"), r"\\frac"),
+    (re.compile(r"\\leq(?![a-zA-Z])|\\leqslant(?![a-zA-Z])|≤"), r"\\le"),
+    (re.compile(r"\\geq(?![a-zA-Z])|\\geqslant(?![a-zA-Z])|≥"), r"\\ge"),
+    (re.compile(r"\\neq(?![a-zA-Z])|≠"), r"\\ne"),
+    (re.compile(r"\\cdot(?![a-zA-Z])|·|⋅"), r"\\cdot"),
+    (re.compile(r"\\times(?![a-zA-Z])|×"), r"\\times"),
+    (re.compile(r"[‐‑‒–—−]"), "-"),
+    (re.compile(r"[“”]"), '"'),
+    (re.compile(r"[‘’]"), "'"),
+]
+_ELLIPSIS = re.compile(r"\.\.\.|…|\\ldots|\\dots|\\cdots|\[\s*\.\.\.\s*\]")
+
+
+@lru_cache(maxsize=256)
+def _normalize(s: str) -> tuple[str, tuple[int, ...]]:
+    """Lower-cased text without spacing, delimiters or markup, and for each kept character its offset in `s`."""
+    chars: list[str] = []
+    where: list[int] = []
+    i, n = 0, len(s)
+    while i < n:
+        m = _DROP.match(s, i)
+        if m:
+            i = m.end()
+            continue
+        for pat, rep in _RENAME:
+            m = pat.match(s, i)
+            if m:
+                for c in rep.replace("\\\\", "\\"):
+                    chars.append(c)
+                    where.append(i)
+                i = m.end()
+                break
+        else:
+            chars.append(s[i].lower())
+            where.append(i)
+            i += 1
+    return "".join(chars), tuple(where)
+
+
+def _grams(s: str, k: int = 4) -> set[str]:
+    return {s[i:i + k] for i in range(max(1, len(s) - k + 1))} if s else set()
+
+
+def locate(proof: Proof, quote: str | None, min_overlap: float = 0.6) -> Step | None:
+    """The step a quote comes from: exact match up to spacing and LaTeX markup, else the step sharing most of the
+    quote's character 4-grams (at least `min_overlap` of them); None when nothing fits."""
+    if not quote or not proof.steps:
+        return None
+    norm_text, where = _normalize(proof.text)
+
+    def step_of(norm_pos: int) -> Step | None:
+        off = where[norm_pos]
+        step = proof.step_at(off)
+        if step is None:
+            step = next((s for s in proof.steps if s.start >= off), proof.steps[-1])
+        return step
+
+    pieces = [quote] + sorted((p for p in _ELLIPSIS.split(quote) if p.strip()), key=len, reverse=True)
+    for piece in pieces:
+        q, _ = _normalize(piece)
+        q = q.strip('"\'')
+        if len(q) < 3:
+            continue
+        pos = norm_text.find(q)
+        if pos >= 0:
+            return step_of(pos)
+    q, _ = _normalize(quote)
+    if len(q) < 6:
+        return None
+    qg = _grams(q)
+    best, best_score = None, 0.0
+    for step in proof.steps:
+        sn, _ = _normalize(step.text)
+        score = len(qg & _grams(sn)) / len(qg)
+        if score > best_score:
+            best, best_score = step, score
+    return best if best_score >= min_overlap else None

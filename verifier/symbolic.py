@@ -1,0 +1,312 @@
+"""Judging claims exactly with sympy: confirmed, refuted (with the correct value or a counterexample), or unchecked.
+
+Refutations must be right, so they are made only where the claim's meaning is clear:
+- a claim without variables (arithmetic, factorials, binomials, congruences between numbers) is computed exactly;
+- a claim with variables is an identity only when both sides use the same variables, neither side is a lone
+  variable (that would be a definition or a solution), and the sentence does not suppose, negate or reach a
+  contradiction. Identities are tried by symbolic simplification first, then by evaluation at random integer
+  points; the evidence says which decided.
+Equations that hold only under the proof's hypotheses (2a^2 + 3b^2 = 4c^2) are left unchecked, never refuted.
+"""
+from __future__ import annotations
+
+import random
+import re
+import signal
+import threading
+import zlib
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+
+import sympy as sp
+from sympy.core.function import AppliedUndef
+
+from verifier.claims import Claim, extract_claims
+from verifier.latex import ParseFailure, TooLarge, parse_math
+from verifier.proof import Proof
+from verifier.verification import Issue
+
+CLAIM_SECONDS = 1.0
+RANDOM_POINTS = 6
+
+
+@dataclass
+class ClaimResult:
+    claim: Claim
+    verdict: str  # confirmed | refuted | unchecked
+    method: str = ""  # exact arithmetic | simplification | random-point evaluation | numeric evaluation | ...
+    evidence: str = ""
+
+    def to_dict(self) -> dict:
+        return {"claim": self.claim.to_dict(), "verdict": self.verdict, "method": self.method,
+                "evidence": self.evidence}
+
+
+@dataclass
+class StepResult:
+    step: int
+    claims: list[ClaimResult] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        verdicts = {c.verdict for c in self.claims}
+        if "refuted" in verdicts:
+            return "refuted"
+        if "confirmed" in verdicts:
+            return "confirmed"
+        return "unchecked"
+
+    def to_dict(self) -> dict:
+        return {"step": self.step, "verdict": self.verdict, "claims": [c.to_dict() for c in self.claims]}
+
+
+class CheckTimeout(BaseException):  # not Exception: sympy must not swallow it
+    pass
+
+
+@contextmanager
+def time_limit(seconds: float):
+    """Interrupt sympy after `seconds` (main thread on Unix only; elsewhere the size limits must do)."""
+    usable = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+    if usable and signal.getitimer(signal.ITIMER_REAL)[0] > 0:
+        usable = False  # someone else's timer is running: leave it alone
+    if not usable:
+        yield
+        return
+
+    def handler(signum, frame):
+        raise CheckTimeout()
+
+    old = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _show(e: sp.Expr) -> str:
+    s = str(e)
+    return s if len(s) <= 80 else s[:77] + "..."
+
+
+def _has_functions(e: sp.Expr) -> bool:
+    return bool(e.atoms(AppliedUndef))
+
+
+def _decimal_places(text: str) -> int | None:
+    found = re.findall(r"\d\.(\d+)", text)
+    return max(len(f) for f in found) if found else None
+
+
+def _numeric_value(e: sp.Expr, digits: int = 40) -> sp.Float | None:
+    v = sp.N(e, digits)
+    if v.is_real is False or v.has(sp.zoo, sp.oo, sp.nan, -sp.oo):
+        return None
+    return v if v.is_Float or v.is_Integer or v.is_Rational else None
+
+
+def _judge_numeric(claim: Claim, lhs: sp.Expr, rhs: sp.Expr) -> ClaimResult:
+    rel = claim.relation
+    if rel == "==mod":
+        m = parse_math(claim.modulus or "")
+        if not (lhs.is_Integer and rhs.is_Integer and m.is_Integer and m > 0):
+            return ClaimResult(claim, "unchecked", "exact arithmetic", "congruence between non-integers")
+        ok = (lhs - rhs) % m == 0
+        ev = f"{lhs} mod {m} = {lhs % m}, {rhs} mod {m} = {rhs % m}"
+        return ClaimResult(claim, "confirmed" if ok else "refuted", "exact arithmetic", ev)
+    exact = lhs.is_Rational and rhs.is_Rational
+    if exact:
+        d = lhs - rhs
+        method = "exact arithmetic"
+    else:
+        d = sp.simplify(lhs - rhs) if sp.count_ops(lhs - rhs) < 80 else lhs - rhs
+        if d.is_Rational:
+            exact, method = True, "simplification"
+        else:
+            method = "numeric evaluation (40 digits)"
+    if exact:
+        sign = 0 if d == 0 else (1 if d > 0 else -1)
+    else:
+        lv, rv = _numeric_value(lhs), _numeric_value(rhs)
+        if lv is None or rv is None:
+            return ClaimResult(claim, "unchecked", method, "a side is not a real number")
+        diff = lv - rv
+        scale = max(abs(lv), abs(rv), 1)
+        if abs(diff) <= scale * sp.Float("1e-30"):
+            sign = 0
+            if rel in ("<", ">", "!="):
+                return ClaimResult(claim, "unchecked", method, "the sides agree to 30 digits")
+        else:
+            sign = 1 if diff > 0 else -1
+    ok = {"=": sign == 0, "!=": sign != 0, "<": sign < 0, ">": sign > 0, "<=": sign <= 0, ">=": sign >= 0}[rel]
+    places = _decimal_places(claim.lhs + " " + claim.rhs)
+    if not ok and places is not None and rel == "=":
+        # "= 1.414" usually means a rounded value
+        if abs(sp.N(lhs - rhs, 30)) < sp.Float(10) ** (-places + 1):
+            return ClaimResult(claim, "unchecked", method, "a rounded decimal value")
+    ev = f"left side = {_show(lhs)}, right side = {_show(rhs)}"
+    if not exact and not lhs.is_Rational:
+        ev += f" (≈ {sp.N(lhs, 12)} vs {sp.N(rhs, 12)})"
+    return ClaimResult(claim, "confirmed" if ok else "refuted", method, ev)
+
+
+IDENTITY_CUES = re.compile(r"\b(?:expand\w*|identity|identically|for all|for every|for any)\b", re.IGNORECASE)
+
+
+def _identity_like(claim: Claim, lhs: sp.Expr, rhs: sp.Expr) -> bool:
+    """Whether a false equation with variables reads as a claimed identity (rather than a hypothesis).
+
+    On real proofs most equations with variables hold only under the proof's hypotheses, so a claim counts as an
+    identity only when its sentence says so (expanding, an identity, for all ...) and it is polynomial."""
+    if claim.relation != "=" or claim.hypothetical or not IDENTITY_CUES.search(claim.context):
+        return False
+    if not (lhs.is_polynomial() and rhs.is_polynomial()):
+        return False
+    ls, rs = lhs.free_symbols, rhs.free_symbols
+    if not ls or ls != rs:
+        return False
+    if lhs.is_Symbol or rhs.is_Symbol or (-lhs).is_Symbol or (-rhs).is_Symbol:
+        return False
+    return True
+
+
+def _random_points(symbols: list[sp.Symbol], exponent_symbols: set, rng: random.Random) -> list[dict]:
+    """Integer points; symbols that occur in exponents stay small so that 2^{2^k} remains computable."""
+    pts = []
+    for _ in range(RANDOM_POINTS):
+        pts.append({s: sp.Integer(rng.randint(1, 5) if s in exponent_symbols else rng.randint(2, 23))
+                    for s in symbols})
+    return pts
+
+
+def _expansion_cost(e: sp.Expr) -> float:
+    """A rough bound on the number of terms expanding `e` would produce (powers of sums multiply up)."""
+    cost = 1.0
+    for p in e.atoms(sp.Pow):
+        if p.base.is_Add and p.exp.is_Integer and p.exp > 1:
+            cost *= float(sp.binomial(int(p.exp) + len(p.base.args) - 1, len(p.base.args) - 1))
+            if cost > 1e12:
+                break
+    return cost
+
+
+def _judge_symbolic(claim: Claim, lhs: sp.Expr, rhs: sp.Expr) -> ClaimResult:
+    if _has_functions(lhs) or _has_functions(rhs):
+        return ClaimResult(claim, "unchecked", "", "involves an unknown function")
+    if claim.relation not in ("=", "==mod"):
+        return ClaimResult(claim, "unchecked", "", "an inequality with variables")
+    has_sums = lhs.has(sp.Sum, sp.Product) or rhs.has(sp.Sum, sp.Product)
+    symbols = sorted(lhs.free_symbols | rhs.free_symbols, key=str)
+    if lhs.free_symbols != rhs.free_symbols and claim.relation == "=":
+        # x = 3y, 2a^2 = 4c^2: a relation between quantities, not an identity; nothing exact to say
+        return ClaimResult(claim, "unchecked", "", "the sides use different variables")
+    if claim.relation == "=" and not has_sums:
+        d = lhs - rhs
+        ops = sp.count_ops(d)
+        simplified = None
+        cost = _expansion_cost(d)
+        if ops < 150 and cost < 2e5 and d.is_polynomial(*symbols):
+            simplified = sp.expand(d)
+        elif ops < 25 and cost < 1e3:
+            simplified = sp.simplify(d)
+        if simplified == 0:
+            return ClaimResult(claim, "confirmed", "simplification", "the difference of the sides simplifies to 0")
+    rng = random.Random(zlib.crc32(claim.text.encode("utf-8")))  # the same points in every run
+    mod = parse_math(claim.modulus) if claim.relation == "==mod" else None
+    if mod is not None and not (mod.is_Integer and mod > 0):
+        return ClaimResult(claim, "unchecked", "", "modulus is not a fixed positive integer")
+    disagreements = []
+    agreed = 0
+    in_exponents = set()
+    for side in (lhs, rhs):
+        for p in side.atoms(sp.Pow):
+            in_exponents |= p.exp.free_symbols
+        for big in side.atoms(sp.Sum, sp.Product):
+            for _, lo, hi in big.limits:
+                in_exponents |= lo.free_symbols | hi.free_symbols
+    for point in _random_points(symbols, in_exponents, rng):
+        try:
+            lv, rv = lhs.subs(point), rhs.subs(point)
+            if has_sums:
+                lv, rv = lv.doit(), rv.doit()
+        except (TypeError, ValueError, ZeroDivisionError):
+            continue
+        if mod is not None:
+            if not (lv.is_Integer and rv.is_Integer):
+                continue
+            same = (lv - rv) % mod == 0
+        else:
+            if not (lv.is_number and rv.is_number) or lv.has(sp.zoo, sp.nan):
+                continue
+            dv = sp.N(lv - rv, 30) if not (lv.is_Rational and rv.is_Rational) else lv - rv
+            same = abs(dv) < sp.Float("1e-25") * max(1, abs(sp.N(lv, 30)))
+        if same:
+            agreed += 1
+        else:
+            disagreements.append((point, lv, rv))
+    if not disagreements and agreed >= 3:
+        return ClaimResult(claim, "confirmed", "random-point evaluation",
+                           f"both sides agree at {agreed} random integer points")
+    if disagreements and mod is None and _identity_like(claim, lhs, rhs):
+        point, lv, rv = disagreements[0]
+        at = ", ".join(f"{k}={v}" for k, v in sorted(point.items(), key=lambda kv: str(kv[0])))
+        how = "simplification leaves a non-zero difference; " if claim.relation == "=" else ""
+        return ClaimResult(claim, "refuted", "random-point evaluation",
+                           f"{how}counterexample at {at}: left side = {_show(lv)}, right side = {_show(rv)}")
+    return ClaimResult(claim, "unchecked", "random-point evaluation",
+                       "not an identity; it may hold under the proof's hypotheses")
+
+
+def judge(claim: Claim, seconds: float = CLAIM_SECONDS) -> ClaimResult:
+    """The verdict on one claim, within a time limit."""
+    try:
+        with time_limit(seconds):
+            lhs, rhs = parse_math(claim.lhs), parse_math(claim.rhs)
+            if claim.modulus is not None:
+                parse_math(claim.modulus)
+            if lhs.free_symbols or rhs.free_symbols:
+                result = _judge_symbolic(claim, lhs, rhs)
+            else:
+                result = _judge_numeric(claim, lhs, rhs)
+    except TooLarge as exc:
+        return ClaimResult(claim, "unchecked", "", f"too large to check: {exc}")
+    except ParseFailure as exc:
+        return ClaimResult(claim, "unchecked", "", f"not parsed: {exc}")
+    except CheckTimeout:
+        return ClaimResult(claim, "unchecked", "", f"time limit of {seconds}s reached")
+    except (TypeError, ValueError, ZeroDivisionError, AttributeError, RecursionError, OverflowError) as exc:
+        return ClaimResult(claim, "unchecked", "", f"could not evaluate: {type(exc).__name__}")
+    if result.verdict == "refuted" and claim.modular_context and claim.relation != "==mod":
+        return ClaimResult(claim, "unchecked", result.method,
+                           "false over the integers, but the sentence works modulo something: " + result.evidence)
+    if result.verdict == "refuted" and claim.hypothetical:
+        return ClaimResult(claim, "unchecked", result.method,
+                           "false as written, but stated in a hypothetical or contradiction context: " + result.evidence)
+    return result
+
+
+def check_text(text: str) -> list[ClaimResult]:
+    return [judge(c) for c in extract_claims(text)]
+
+
+def check_proof(proof: Proof) -> list[StepResult]:
+    """Per-step results for every step of a proof."""
+    return [StepResult(step.index, check_text(step.text)) for step in proof.steps]
+
+
+def refutation_issues(proof: Proof, results: list[StepResult]) -> list[Issue]:
+    """Each refuted claim becomes a critical Issue pinned to its step, with the check as evidence."""
+    issues = []
+    by_index = {s.index: s for s in proof.steps}
+    for sr in results:
+        for cr in sr.claims:
+            if cr.verdict != "refuted":
+                continue
+            step = by_index.get(sr.step)
+            quote = step.text[cr.claim.start:cr.claim.end] if step else cr.claim.text
+            issues.append(Issue(severity="critical", source="symbolic", step=sr.step, quote=quote.strip(),
+                                description=f"The claim {cr.claim.text} is false ({cr.method}).",
+                                evidence=cr.evidence, confirmed=True))
+    return issues
