@@ -250,14 +250,21 @@ ModelOpt = typer.Option(None, "--model", envvar="PROOFLOOP_MODEL", help="Model n
 ApiKeyOpt = typer.Option(None, "--api-key", envvar="PROOFLOOP_API_KEY", help="API key for the server.", show_default=False)
 LocalOpt = typer.Option(None, "--local", help="A local checkpoint directory for the in-process engine.")
 PromptsOpt = typer.Option(None, "--prompts", help="Directory of prompt templates overriding the built-in ones.")
+TemperatureOpt = typer.Option(1.0, "--temperature", help="Sampling temperature of every model call.")
+TopPOpt = typer.Option(0.95, "--top-p", help="Nucleus sampling of every model call.")
+ConcurrencyOpt = typer.Option(8, "--concurrency", help="Requests in flight to a server.")
+TimeoutOpt = typer.Option(600.0, "--timeout", help="Seconds a server call may take before it is retried.")
 
 
-def default_run_dir(problem_id: str) -> Path:
+def run_directory(run: Optional[Path], resume: bool, name: str) -> Path:
+    """--run, or with no --run a new directory runs/<time>-<name>; --resume needs the directory named."""
     import re
     import time
 
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", problem_id).strip("-") or "problem"
-    return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
+    if resume and run is None:
+        raise ProverError("--resume needs --run DIR: the run directory to continue")
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "run"
+    return run or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
 
 
 @app.command()
@@ -277,14 +284,14 @@ def prove(
     meta: bool = typer.Option(True, "--meta/--no-meta", help="Meta-verify issues; only confirmed ones are fed back."),
     exact: bool = typer.Option(True, "--exact/--no-exact",
                                help="Check each step's computations and the final answer exactly (sympy)."),
-    temperature: float = typer.Option(1.0, "--temperature"),
-    top_p: float = typer.Option(0.95, "--top-p"),
+    temperature: float = TemperatureOpt,
+    top_p: float = TopPOpt,
     max_tokens: int = typer.Option(8192, "--max-tokens", help="Most tokens per model answer."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Base seed; each call gets its own stable seed."),
     token_budget: Optional[int] = typer.Option(None, "--token-budget", help="Stop after this many tokens in the run."),
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Stop after this many seconds."),
-    concurrency: int = typer.Option(8, "--concurrency", help="Requests in flight to a server."),
-    timeout: float = typer.Option(600.0, "--timeout", help="Seconds a server call may take before it is retried."),
+    concurrency: int = ConcurrencyOpt,
+    timeout: float = TimeoutOpt,
     prompts: Optional[Path] = PromptsOpt,
     run: Optional[Path] = typer.Option(None, "--run", help="Run directory (default: runs/<time>-<problem>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --run; finished calls are not redone."),
@@ -303,9 +310,8 @@ def prove(
     from report.live import SearchView
     from verifier.prompts import Templates
 
-    if resume and run is None:
-        raise ProverError("--resume needs --run DIR: the run directory to continue")
     prob = resolve(problem)
+    run_dir = run_directory(run, resume, prob.id)
     templates = Templates(prompts)
     config = SearchConfig(candidates=candidates, verifications=verifications, rounds=rounds, refine_top=refine_top,
                           feedback_per_proof=feedback, accept=accept, meta=meta, exact=exact, temperature=temperature,
@@ -314,8 +320,7 @@ def prove(
     backend = backend_from_flags(endpoint, model, api_key, local, concurrency=concurrency, timeout=timeout)
     identity = {"kind": "prove", "problem": prob.to_dict(), "search": config.identity(),
                 "backend": backend.name, "prompts": templates.fingerprint()}
-    run_dir = run or default_run_dir(prob.id)
-    store = RunStore.open(run_dir, identity) if resume else RunStore.create(run_dir, identity)
+    store = RunStore.start(run_dir, identity, resume)
     try:
         search = Search(prob, config, backend, store, templates)
         if as_json:
@@ -351,7 +356,7 @@ def verify(
     local: Optional[str] = LocalOpt,
     verifications: int = typer.Option(4, "--verifications", "-m", help="Verifications to run."),
     meta: bool = typer.Option(True, "--meta/--no-meta", help="Meta-verify the issues raised."),
-    temperature: float = typer.Option(1.0, "--temperature"),
+    temperature: float = TemperatureOpt,
     max_tokens: int = typer.Option(8192, "--max-tokens"),
     prompts: Optional[Path] = PromptsOpt,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -463,12 +468,12 @@ def grade(
                                                         "and guidelines), or auto (points where the set has them)."),
     proofs: Optional[Path] = typer.Option(None, "--proofs", help="JSONL of proofs for an IMO-ProofBench CSV."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Grade only the first N proofs."),
-    temperature: float = typer.Option(1.0, "--temperature"),
-    top_p: float = typer.Option(0.95, "--top-p"),
+    temperature: float = TemperatureOpt,
+    top_p: float = TopPOpt,
     max_tokens: int = typer.Option(8192, "--max-tokens", help="Most tokens per grading."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Base seed; each grading gets its own stable seed."),
-    concurrency: int = typer.Option(8, "--concurrency", help="Requests in flight to a server."),
-    timeout: float = typer.Option(600.0, "--timeout", help="Seconds a server call may take before it is retried."),
+    concurrency: int = ConcurrencyOpt,
+    timeout: float = TimeoutOpt,
     prompts: Optional[Path] = PromptsOpt,
     run: Optional[Path] = typer.Option(None, "--run", help="Run directory (default: runs/<time>-grade-<input>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --run; finished gradings are kept."),
@@ -484,11 +489,10 @@ def grade(
     from verifier.grading_input import items_digest, read_grading_input
     from verifier.prompts import Templates
 
-    if resume and run is None:
-        raise ProverError("--resume needs --run DIR: the run directory to continue")
     if limit is not None and limit < 1:
         raise VerifierError(f"--limit must be at least 1 (got {limit})")
     items = read_grading_input(input, proofs)[:limit]
+    run_dir = run_directory(run, resume, f"grade-{input.stem}")
     config = GradeConfig(verifications=verifications, rubric=rubric, temperature=temperature, top_p=top_p,
                          max_tokens=max_tokens, seed=seed)
     templates = Templates(prompts)
@@ -496,8 +500,7 @@ def grade(
     identity = {"kind": "grade", "input": input.name, "items": items_digest(items), "n": len(items),
                 "grade": config.identity(), "backend": backend.name,
                 "prompts": {k: v for k, v in templates.fingerprint().items() if k in ("verify", "grade_points")}}
-    run_dir = run or default_run_dir(f"grade-{input.stem}")
-    store = RunStore.open(run_dir, identity) if resume else RunStore.create(run_dir, identity)
+    store = RunStore.start(run_dir, identity, resume)
     started = time.monotonic()
     try:
         grader = GradeRun(items, config, backend, store, templates)

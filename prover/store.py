@@ -54,6 +54,11 @@ class RunStore:
 
     # ---- opening ----
     @classmethod
+    def start(cls, directory: str | Path, config: dict, resume: bool) -> "RunStore":
+        """A new run in `directory`, or with `resume` the run already there (which must have the same config)."""
+        return cls.open(directory, config) if resume else cls.create(directory, config)
+
+    @classmethod
     def create(cls, directory: str | Path, config: dict) -> "RunStore":
         directory = Path(directory)
         if (directory / DB_NAME).exists():
