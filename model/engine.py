@@ -186,7 +186,8 @@ class Engine:
                     self.decode_tokens += n
             if not done:
                 continue
-            tokens = sample(logits[rows], [s for s, _ in done])
+            # indexing copies the [B, vocab] logits; skip it when every row is done (every decode step)
+            tokens = sample(logits if len(rows) == len(chunks) else logits[rows], [s for s, _ in done])
             for (seq, _), token in zip(done, tokens):
                 events.append(self._append(seq, token))
         return events

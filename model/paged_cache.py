@@ -50,6 +50,9 @@ class PagedCache:
             for _ in range(cfg.num_hidden_layers)]
         self.write_slots: torch.Tensor | None = None
         self.read_blocks: torch.Tensor | None = None
+        # gather targets reused by every layer and step (a layer consumes its view before the next update): a fresh
+        # megabyte-sized tensor per layer costs page faults that took longer than the copy itself
+        self.gathered: dict[str, torch.Tensor] = {}
 
     def plan(self, rows: list[tuple[list[int], int, int]], device: torch.device) -> None:
         """rows: per batch row (block table, start, end): the row's new tokens sit at positions start..end-1 and it
@@ -67,15 +70,30 @@ class PagedCache:
         self.write_slots = torch.tensor(write).flatten().to(device)
         self.batch = len(rows)
 
-    def update(self, layer: int, positions: torch.Tensor, **entries: torch.Tensor) -> dict[str, torch.Tensor]:
-        pools = self.pools[layer]
-        b = self.batch
-        n = self.read_blocks.shape[0] // b
-        out = {}
+    def write(self, layer: int, **entries: torch.Tensor) -> None:
+        """Store the new tokens' entries at their planned slots (what `update` does before it gathers)."""
         for name, value in entries.items():
-            pool = pools[name]
+            pool = self.pools[layer][name]
             shape = pool.shape[2:]
             # index_copy_ / index_select: plain copies, several times faster than advanced indexing here
             pool.view(-1, *shape).index_copy_(0, self.write_slots, value.reshape(-1, *shape).to(pool.dtype))
-            out[name] = pool.index_select(0, self.read_blocks).view(b, n * self.block_size, *shape)
+
+    def update(self, layer: int, positions: torch.Tensor, **entries: torch.Tensor) -> dict[str, torch.Tensor]:
+        self.write(layer, **entries)
+        b = self.batch
+        n = self.read_blocks.shape[0] // b
+        out = {}
+        for name in entries:
+            pool = self.pools[layer][name]
+            out[name] = torch.index_select(pool, 0, self.read_blocks, out=self._buffer(name, pool)).view(
+                b, n * self.block_size, *pool.shape[2:])
         return out
+
+    def _buffer(self, name: str, pool: torch.Tensor) -> torch.Tensor:
+        """A [len(read_blocks), block_size, ...] view of the reusable gather buffer for `name`, grown as needed."""
+        shape = (self.read_blocks.shape[0], *pool.shape[1:])
+        numel = int(torch.Size(shape).numel())
+        buf = self.gathered.get(name)
+        if buf is None or buf.numel() < numel:
+            buf = self.gathered[name] = torch.empty(numel, dtype=pool.dtype, device=pool.device)
+        return buf[:numel].view(shape)

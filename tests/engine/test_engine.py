@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import VOCAB, hf_greedy, prompts
+from tiny_models import VOCAB, hf_greedy, prompts
 
 from model.engine import Engine
 from model.errors import ModelError
@@ -110,3 +110,14 @@ def test_bad_input_is_a_clear_error_and_the_engine_keeps_working(tiny, tmp_path)
         Engine(tmp_path / "nowhere")
     with pytest.raises(ModelError, match="cache"):
         Engine(path, cache_gb=1e-9)
+
+
+def test_fast_path_without_the_native_kernel_matches_transformers(tiny, monkeypatch):
+    from model import paged_attention_cpu
+
+    monkeypatch.setattr(paged_attention_cpu, "usable", lambda device, dtype: False)  # gather + SDPA instead
+    path, hf = tiny["llama"]
+    engine = Engine(path, block_size=4, chunk_tokens=7, cache_gb=0.01, fast=True)
+    ps = prompts(3, 9, seed=1)
+    for p, out in zip(ps, engine.generate(ps, GREEDY)):
+        assert out.token_ids == hf_greedy(hf, p, 10)
