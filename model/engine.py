@@ -22,7 +22,7 @@ from model.model_runner import ModelRunner
 from model.paged_cache import PagedCache, blocks_for_budget
 from model.sampler import sample
 from model.scheduler import Scheduler
-from model.sequence import SamplingParams, Sequence, Status
+from model.sequence import SamplingParams, Sequence
 from model.textcodec import TextCodec
 
 HALF = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from model.backend import Backend, Completion, Request, Sampling
 from problems.problem import Problem
-from prover.calls import Call, CallRunner, OnEvent, completion_status
+from prover.calls import Call, CallRunner, OnEvent
 from prover.candidate import Candidate, best, ranked
 from prover.config import SearchConfig
 from prover.draft import parse_draft

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from model.backend import Request, Sampling
-from model.remote import RemoteBackend
-from openai_server import request_key
+from resume_checks import finished_requests, logged_keys, server_keys, server_process
 
 TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent
@@ -26,29 +24,8 @@ FLAGS = ["--verifications", "1", "--model", "test-model", "--concurrency", "2", 
 @pytest.fixture
 def server(tmp_path):
     log = tmp_path / "server.jsonl"
-    proc = subprocess.Popen([sys.executable, str(TESTS / "openai_server.py"), "--port", "0", "--responder", RESPONDER,
-                             "--delay", "0.04", "--log", str(log)], stdout=subprocess.PIPE, text=True)
-    url = proc.stdout.readline().strip()
-    assert url.startswith("http://127.0.0.1:")
-    yield url, log
-    proc.kill()
-    proc.wait()
-
-
-def finished(db: Path) -> list[Request]:
-    conn = sqlite3.connect(db)
-    rows = conn.execute("SELECT request FROM calls WHERE status != 'error'").fetchall()
-    conn.close()
-    out = []
-    for (raw,) in rows:
-        d = json.loads(raw)
-        s = d["sampling"]
-        out.append(Request(tuple(d["messages"]), Sampling(**{**s, "stop": tuple(s["stop"])})))
-    return out
-
-
-def logged_keys(log: Path) -> list[str]:
-    return [r["key"] for r in map(json.loads, log.read_text().splitlines()) if r["path"].endswith("/chat/completions")]
+    with server_process(RESPONDER, log, "--delay", "0.04") as url:
+        yield url, log
 
 
 def count_done(db: Path) -> int:
@@ -79,11 +56,10 @@ def test_grade_killed_and_resumed(server, tmp_path, gradingbench):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
 
-    done_before = finished(db)
+    done_before = finished_requests(db)
     assert 20 <= len(done_before) < 100, "kill landed after the run had finished; slow the server down"
     seen_before = len(logged_keys(log))
-    payload = RemoteBackend(url, "test-model").payload
-    finished_keys = {request_key(payload(r)) for r in done_before}
+    finished_keys = server_keys(url, "test-model", done_before)
 
     other = subprocess.run(PROOFLOOP + ["grade", str(gradingbench), "--endpoint", url, *FLAGS, "--rubric", "binary",
                                         "--run", str(run), "--resume"], cwd=ROOT, capture_output=True, text=True)

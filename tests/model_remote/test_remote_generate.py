@@ -1,11 +1,10 @@
 """RemoteBackend.generate through a real OpenAI-compatible server on loopback."""
 import logging
 import threading
-import time
 
 import pytest
 
-from model.backend import Completion, Request, Sampling
+from model.backend import Request, Sampling
 from model.remote import RemoteBackend
 
 

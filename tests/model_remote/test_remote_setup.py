@@ -1,6 +1,5 @@
 """RemoteBackend set-up: endpoint normalisation, check(), from_env(), and the pure parsing helpers."""
 import email.utils
-import os
 import subprocess
 import sys
 import time

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from model.backend import Request, Sampling
-from model.remote import RemoteBackend
-from openai_server import request_key
+from resume_checks import finished_requests, logged_keys, server_keys, server_process
 
 TESTS = Path(__file__).resolve().parents[1]
 RESPONDER = f"{TESTS / 'prover' / 'fake_mathematician.py'}:respond"
@@ -26,30 +24,8 @@ FLAGS = ["--candidates", "2", "--verifications", "3", "--rounds", "3", "--refine
 @pytest.fixture
 def server(tmp_path):
     log = tmp_path / "server.jsonl"
-    proc = subprocess.Popen([sys.executable, str(TESTS / "openai_server.py"), "--port", "0", "--responder", RESPONDER,
-                             "--faults", "500,hang", "--hang", "3", "--delay", "0.25", "--log", str(log)],
-                            stdout=subprocess.PIPE, text=True)
-    url = proc.stdout.readline().strip()
-    assert url.startswith("http://127.0.0.1:")
-    yield url, log
-    proc.kill()
-    proc.wait()
-
-
-def finished_requests(db: Path) -> list[Request]:
-    conn = sqlite3.connect(db)
-    rows = conn.execute("SELECT request FROM calls WHERE status != 'error'").fetchall()
-    conn.close()
-    out = []
-    for (raw,) in rows:
-        d = json.loads(raw)
-        s = d["sampling"]
-        out.append(Request(tuple(d["messages"]), Sampling(**{**s, "stop": tuple(s["stop"])})))
-    return out
-
-
-def logged_keys(log: Path) -> list[str]:
-    return [r["key"] for r in map(json.loads, log.read_text().splitlines()) if r["path"].endswith("/chat/completions")]
+    with server_process(RESPONDER, log, "--faults", "500,hang", "--hang", "3", "--delay", "0.25") as url:
+        yield url, log
 
 
 def test_prove_killed_and_resumed(server, tmp_path):
@@ -79,8 +55,7 @@ def test_prove_killed_and_resumed(server, tmp_path):
     done_before = finished_requests(db)
     assert 5 <= len(done_before) < 22
     seen_before = len(logged_keys(log))
-    payload = RemoteBackend(url, "test-model").payload
-    finished_keys = {request_key(payload(r)) for r in done_before}
+    finished_keys = server_keys(url, "test-model", done_before)
 
     again = subprocess.run(PROOFLOOP + ["prove", "imo2025/1", "--endpoint", url, *FLAGS, "--run", str(run)],
                            cwd=ROOT, capture_output=True, text=True)
