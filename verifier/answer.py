@@ -74,6 +74,7 @@ def _strip(ans: str) -> str:
     s = re.sub(r"\\(?:text|textbf|textit|mathrm|mbox)\s*\{[^{}]*\}", "\0", s)
     s = re.sub(r"\\(?:,|;|!|:|quad|qquad|displaystyle|textstyle)|~|\\ ", " ", s)
     s = re.sub(r"\\(?:d|t)frac", r"\\frac", s)
+    s = re.sub(r"^\s*[A-Za-z](?:_\{?\w+\}?)?\s*(?:\\in\b|∈)\s*", "", s)  # "k \in \{0, 1, 3\}" names the set
     # cut trailing prose: "k = 0, 1, 3 for all n" -> "k = 0, 1, 3"
     m = re.search(r"\0|(?<![\\A-Za-z])(?!mod\b)[A-Za-z]{2,}", s)
     if m:

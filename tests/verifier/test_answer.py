@@ -19,6 +19,8 @@ def test_final_answer_extraction():
     ("The answer is $n=1$. When $n=1$, ...", r"\boxed{\,n = 1\,}", "match"),
     ("k = 0, 1, 3 for all n", r"\boxed{\{0,\;1,\;3\}}", "match"),
     ("k = 0, 1, 3 for all n", r"\boxed{\{0,\;1\}}", "mismatch"),
+    ("k = 0, 1, 3 for all n", r"Hence the answer is $k \in \{0, 1, 3\}$.", "match"),
+    ("k = 0, 1, 3 for all n", r"Hence the answer is $k \in \{0, 1, 2\}$.", "mismatch"),
     (r"\frac{\sqrt{6} - \sqrt{2}}{2}", r"\boxed{r_{\max} = \frac{\sqrt6-\sqrt2}{2}}", "match"),
     (r"\frac{\sqrt{6} - \sqrt{2}}{2}", r"\boxed{\frac{\sqrt6+\sqrt2}{2}}", "mismatch"),
     (r"$\frac{(p + 1)(p + 2)}{2}$", r"\boxed{\dfrac{p^2+3p+2}{2}}", "match"),
