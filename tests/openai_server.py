@@ -263,13 +263,22 @@ class _Handler(BaseHTTPRequestHandler):
         with app._lock:
             app.in_flight += 1
             app.max_in_flight = max(app.max_in_flight, app.in_flight)
+        self._counted = True
         try:
             self._chat(body, received.fault)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (its timeout): nothing to do
         finally:
-            with app._lock:
-                app.in_flight -= 1
+            self._leave()
+
+    def _leave(self) -> None:
+        """Stop counting this request as in flight once its answer is ready, before any byte of it is sent: the
+        client frees its slot as soon as it has read the answer, possibly before this thread runs again, so counting
+        until after the write would see overlaps that never happened."""
+        if getattr(self, "_counted", False):
+            self._counted = False
+            with self.server.app._lock:
+                self.server.app.in_flight -= 1
 
     def _chat(self, body: dict, fault: str | None) -> None:
         app = self.server.app
@@ -293,7 +302,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             pieces, finish, usage = app.answer(body)
         except Exception as e:  # a broken responder shows up in the client's error, not as a hang
+            self._leave()
             return self._json(500, _error(f"responder failed: {type(e).__name__}: {e}", "server_error", 500))
+        self._leave()
         ident, created = f"chatcmpl-{int(time.time() * 1e6)}", int(time.time())
         if not body.get("stream"):
             message: dict = {"role": "assistant", "content": "".join(p for f, p in pieces if f == "content")}
