@@ -36,7 +36,6 @@ class BlockManager:
         self.blocks = [Block(i) for i in range(num_blocks)]
         self.free: OrderedDict[int, None] = OrderedDict((i, None) for i in range(num_blocks))
         self.by_hash: dict[int, int] = {}
-        self.cached_tokens_total = 0  # prompt tokens served from the prefix cache, over the engine's life
 
     @property
     def num_free(self) -> int:
@@ -89,7 +88,6 @@ class BlockManager:
         seq.ready_blocks = len(hits)
         if not seq.admitted:
             seq.num_cached = seq.num_computed
-            self.cached_tokens_total += seq.num_cached
             seq.admitted = True
         return "ok"
 

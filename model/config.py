@@ -82,10 +82,6 @@ class ModelConfig:
     def ffn_kind(self) -> str:
         return "moe" if "sparse" in self.mlp_layer_types else "dense"
 
-    @property
-    def qk_head_dim(self) -> int:
-        return self.qk_nope_head_dim + self.qk_rope_head_dim
-
     def to_dict(self) -> dict:
         return asdict(self)
 

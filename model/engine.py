@@ -121,7 +121,6 @@ class Engine:
         self.codec = TextCodec.from_checkpoint(self.path)
         self.eos = eos_ids(self.path, self.codec)
         self.prefill_tokens = 0  # tokens that went through the model as prompt (not decode), over the engine's life
-        self.decode_tokens = 0
 
     @property
     def capacity(self) -> int:
@@ -182,8 +181,6 @@ class Engine:
                 self.scheduler.computed(s, n)
                 if is_prefill:
                     self.prefill_tokens += n
-                else:
-                    self.decode_tokens += n
             if not done:
                 continue
             # indexing copies the [B, vocab] logits; skip it when every row is done (every decode step)

@@ -33,8 +33,6 @@ class CallRunner:
         self.store = store
         self.problem_id = problem_id
         self.on_event = on_event or (lambda e: None)
-        self.issued = 0  # calls sent to the backend by this process
-        self.reused = 0  # calls read back from the store
 
     def run(self, calls: list[Call], status_of: StatusOf = completion_status) -> list[Completion]:
         results: list[Completion | None] = [None] * len(calls)
@@ -43,7 +41,6 @@ class CallRunner:
             found = self.store.finished(call.key)
             if found:
                 results[i] = found[0]
-                self.reused += 1
             else:
                 todo.append(i)
         if calls:
@@ -61,7 +58,6 @@ class CallRunner:
                                "tokens": completion.prompt_tokens + completion.completion_tokens})
 
             fresh = self.backend.generate([calls[i].request for i in todo], on_result=on_result)
-            self.issued += len(todo)
             for j, (i, completion) in enumerate(zip(todo, fresh)):
                 if j not in recorded:  # a backend that did not report as it went
                     on_result(j, completion)
