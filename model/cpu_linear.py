@@ -2,13 +2,19 @@
 
 `F.linear` re-lays out the weight for the GEMM on every call; a decode step calls each small projection once per
 token, so that repacking is a large part of its time (2-3x at batch 16, and for the 49k-row lm_head). Packing once
-when the engine starts removes it, as a CPU inference server does. The module keeps the original `weight` too: some
-layers read it directly (MLA's absorbed attention reads kv_b_proj.weight).
+when the engine starts removes it, as a CPU inference server does. Decode-sized inputs (up to 32 rows) go to our own
+AVX-512 kernel instead (model/cpu_gemm.py, 1.1-1.5x oneDNN there), whose packed copy is kept beside oneDNN's: oneDNN
+stays faster for prefill chunks. The module keeps the original `weight` too: some layers read it directly (MLA's
+absorbed attention reads kv_b_proj.weight).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from model import cpu_gemm
+
+DECODE_ROWS = 32  # up to this many rows our kernel is faster than oneDNN; beyond, oneDNN's blocking wins
 
 
 def available() -> bool:
@@ -21,10 +27,18 @@ class PackedLinear(nn.Module):
         self.in_features, self.out_features = linear.in_features, linear.out_features
         self.weight, self.bias = linear.weight, linear.bias
         self.packed = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), batch_hint)
+        self.decode_kernel = cpu_gemm.kernel()
+        self.panels = cpu_gemm.pack(linear.weight) if self.decode_kernel is not None else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype != torch.float32 or x.device.type != "cpu":
             return nn.functional.linear(x, self.weight, self.bias)
+        rows = x.numel() // self.in_features
+        if self.panels is not None and rows <= DECODE_ROWS:
+            y = self.decode_kernel(x.reshape(rows, self.in_features).contiguous(), self.panels, self.out_features)
+            if self.bias is not None:
+                y += self.bias
+            return y.view(*x.shape[:-1], self.out_features)
         return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
 
 

@@ -1,0 +1,31 @@
+"""The C++ CPU kernels, compiled together into one extension on first use.
+
+Each kernel's file holds its source (model/paged_attention_cpu.py, model/cpu_gemm.py); one build compiles them all,
+so a fresh machine pays torch's extension build (~30 s, cached in ~/.cache/torch_extensions) once rather than per
+kernel. Without a compiler, or with PROOFLOOP_NATIVE=0, `module()` is None and callers keep their torch paths.
+"""
+from __future__ import annotations
+
+import os
+
+_module = None
+_tried = False
+
+
+def module():
+    global _module, _tried
+    if not _tried:
+        _tried = True
+        if os.environ.get("PROOFLOOP_NATIVE", "1") != "0":
+            from model import cpu_gemm, paged_attention_cpu
+
+            try:
+                from torch.utils.cpp_extension import load_inline
+
+                _module = load_inline("proofloop_native", cpp_sources=[paged_attention_cpu.SOURCE, cpu_gemm.SOURCE],
+                                      functions=paged_attention_cpu.FUNCTIONS + cpu_gemm.FUNCTIONS,
+                                      extra_cflags=["-O3", "-march=native", "-fopenmp", "-ffast-math"],
+                                      extra_ldflags=["-lmvec"], verbose=False)
+            except Exception:  # no compiler or headers: the torch paths still work
+                _module = None
+    return _module
