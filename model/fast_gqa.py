@@ -49,6 +49,7 @@ class FastGQA:
         self.n_heads, self.n_kv_heads, self.head_dim = attn.n_heads, attn.n_kv_heads, attn.head_dim
         weight = attn.o_proj.weight
         self.native = paged_attention_cpu.kernel() if paged_attention_cpu.usable(weight.device, weight.dtype) else None
+        self.ops = paged_attention_cpu.decode_ops() if self.native is not None else None
         self.calls = None  # per layer, the bound forwards `hidden` calls; built on first use, after the engine packs
 
     def _calls(self) -> list[tuple]:
@@ -70,6 +71,8 @@ class FastGQA:
     def hidden(self, input_ids: torch.Tensor, positions: torch.Tensor, cache) -> torch.Tensor:
         """input_ids, positions [B, T] -> final hidden states before the last norm, [B, T, hidden]."""
         b, t = input_ids.shape
+        if t == 1 and self.ops is not None:
+            return self._decode_native(input_ids, positions, cache)
         h, kv, d = self.n_heads, self.n_kv_heads, self.head_dim
         cos, sin = self.model.rope(positions)
         cos, sin = cos[:, :, None], sin[:, :, None]
@@ -99,3 +102,23 @@ class FastGQA:
             gate, up = gate_up(norm2(x)).chunk(2, dim=-1)
             x = x + down(F.silu(gate) * up)
         return x
+
+    def _decode_native(self, input_ids: torch.Tensor, positions: torch.Tensor, cache) -> torch.Tensor:
+        """A decode step (T = 1) with everything between the GEMMs in three fused C++ calls a layer."""
+        b = input_ids.shape[0]
+        ops = self.ops
+        cos, sin = (c.reshape(b, -1).contiguous() for c in self.model.rope(positions))
+        blocks, lens = cache.read_blocks.view(b, -1), positions[:, 0] + 1
+        x = self.model.model.embed_tokens(input_ids).view(b, -1).contiguous()  # the residual stream, updated in place
+        delta = None  # the last layer's MLP output, not yet added to x
+        for layer, (block, qkv, gate_up) in enumerate(self.layers):
+            norm1, norm2, attn = block.input_layernorm, block.post_attention_layernorm, block.self_attn
+            pools = cache.pools[layer]
+            kpool, vpool = pools["k"].view(-1, self.n_kv_heads, self.head_dim), pools["v"].view(-1, self.n_kv_heads,
+                                                                                               self.head_dim)
+            normed = ops.add_rms_norm_(x, delta, norm1.weight, norm1.eps)
+            out = ops.rope_store_decode(qkv(normed), cos, sin, kpool, vpool, cache.write_slots, blocks, lens,
+                                        cache.block_size, attn.softmax_scale, self.n_heads)
+            normed = ops.add_rms_norm_(x, attn.o_proj(out), norm2.weight, norm2.eps)
+            delta = block.mlp.down_proj(ops.silu_mul(gate_up(normed)))
+        return (x + delta).view(b, 1, -1)

@@ -61,3 +61,66 @@ def test_paged_decode_matches_attention(d, block_size):
     got = attention(q, kpool, vpool, blocks, lens, block_size, d ** -0.5)
     torch.testing.assert_close(got.double(), _paged_reference(q, kpool, vpool, blocks, lens, block_size, d ** -0.5),
                                rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(attention is None, reason="no compiler for the C++ kernels")
+def test_fused_decode_ops_match_torch():
+    from model.fast_gqa import rotate_half_pairs
+
+    ops = paged_attention_cpu.decode_ops()
+    gen = torch.Generator().manual_seed(3)
+    b, h, kv, d, block_size = 3, 4, 2, 64, 4
+    x, delta, weight = torch.randn(b, 96, generator=gen), torch.randn(b, 96, generator=gen), torch.rand(96) + 0.5
+    summed = x + delta
+    expected = weight * (summed * torch.rsqrt(summed.pow(2).mean(-1, keepdim=True) + 1e-5))
+    torch.testing.assert_close(ops.add_rms_norm_(x, delta, weight, 1e-5), expected)
+    torch.testing.assert_close(x, summed)  # the residual stream is updated in place
+    torch.testing.assert_close(ops.add_rms_norm_(x, None, weight, 1e-5), expected)
+
+    gate_up = torch.randn(b, 2 * 40, generator=gen) * 30  # large values: exp must not overflow into NaN
+    gate, up = gate_up.chunk(2, dim=-1)
+    torch.testing.assert_close(ops.silu_mul(gate_up), torch.nn.functional.silu(gate) * up)
+
+    # RoPE + cache write + attention against the same steps in torch
+    qkv = torch.randn(b, (h + 2 * kv) * d, generator=gen)
+    angles = torch.rand(b, d // 2, generator=gen) * 6
+    cos, sin = angles.cos(), angles.sin()
+    num_blocks = 8
+    kpool, vpool = torch.randn(num_blocks * block_size, kv, d, generator=gen), torch.randn(num_blocks * block_size,
+                                                                                           kv, d, generator=gen)
+    blocks = torch.tensor([[0, 1], [2, 3], [4, 5]])
+    lens = torch.tensor([5, 8, 1])
+    slots = torch.tensor([4, 3 * block_size + 3, 4 * block_size])  # the last position of each row
+    k_ref, v_ref = kpool.clone(), vpool.clone()
+    qk, v = qkv.split([(h + kv) * d, kv * d], dim=-1)
+    roped = rotate_half_pairs(qk.view(b, h + kv, d), cos[:, None], sin[:, None])
+    q, k = roped.split([h, kv], dim=1)
+    k_ref[slots], v_ref[slots] = k, v.view(b, kv, d)
+    expected = _paged_reference(q, k_ref, v_ref, blocks, lens, block_size, 0.125).float().view(b, h * d)
+    got = ops.rope_store_decode(qkv, cos, sin, kpool, vpool, slots, blocks, lens, block_size, 0.125, h)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(kpool, k_ref)
+    torch.testing.assert_close(vpool, v_ref)
+
+
+@pytest.mark.skipif(gemm is None or attention is None, reason="no compiler or no AVX-512")
+def test_engine_on_the_kernels_own_shapes_matches_transformers(tmp_path):
+    """head_dim 64 (the vectorised attention) and 18 rows (GEMM chunks of 16 plus a narrow tail), through the
+    engine's fused decode path, token for token against transformers."""
+    import transformers as tf
+    from tiny_models import BASE, byte_tokenizer, hf_greedy, prompts, spread
+
+    from model.engine import Engine
+    from model.sequence import SamplingParams
+
+    torch.manual_seed(5)
+    hf = tf.LlamaForCausalLM(tf.LlamaConfig(**{**BASE, "hidden_size": 256}, num_key_value_heads=2)).eval()
+    spread(hf, 5)
+    hf.save_pretrained(tmp_path)
+    byte_tokenizer().save(str(tmp_path / "tokenizer.json"))
+    engine = Engine(tmp_path, max_batch=18, block_size=4, cache_gb=0.02)
+    assert engine.runner.fast is not None and engine.runner.fast.ops is not None
+    ps = prompts(18, 5, seed=2)
+    outs = engine.generate(ps, SamplingParams(temperature=0, max_tokens=6, ignore_eos=True))
+    for p, out in zip(ps, outs):
+        assert out.token_ids == hf_greedy(hf, p, 6)
