@@ -149,6 +149,31 @@ def bench_dsa(context: str = typer.Option("4k,16k,32k", "--context", help="Conte
         console.print(escape(bench.render(result)), highlight=False)
 
 
+@bench_app.command("cpu")
+@user_errors
+def bench_cpu(batch: str = typer.Option("1,8,16,32", "--batch", help="GEMM row counts, comma-separated."),
+              context: str = typer.Option("128,1024,4096", "--context", help="Attention lengths, comma-separated."),
+              threads: int = typer.Option(1, "--threads", help="CPU threads (0: torch's default)."),
+              as_json: bool = typer.Option(False, "--json", help="Print the measurements as JSON.")) -> None:
+    """Time our C++ CPU decode kernels against torch in their place: the GEMM on the demo model's shapes vs oneDNN
+    and F.linear, and paged decode attention vs gather + SDPA."""
+    from model import bench_cpu as bench
+
+    try:
+        batches = tuple(int(b) for b in batch.split(",") if b.strip())
+        contexts = tuple(int(c) for c in context.split(",") if c.strip())
+    except ValueError:
+        raise ModelError(f"--batch {batch!r} / --context {context!r}: give whole numbers like 1,16") from None
+    if not batches or not contexts or min(batches + contexts) < 1:
+        raise ModelError("--batch and --context need numbers >= 1")
+    with console.status("benchmarking the CPU kernels"):
+        result = bench.run(batches, contexts, threads=threads or None)
+    if as_json:
+        print_json(result)
+    else:
+        console.print(escape(bench.render(result)), highlight=False)
+
+
 @bench_app.command("kernels")
 @user_errors
 def bench_kernels(quick: bool = typer.Option(False, "--quick", help="Fewer shapes and shorter timing runs."),

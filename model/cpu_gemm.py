@@ -4,7 +4,7 @@ A decode step at batch 16 reads every weight once from memory and does 32 FLOP p
 ~140 GFLOP/s on this kind of core, though the same GEMM with the weights already in cache runs at ~195. The missing
 part is memory latency: its reads are not started early enough. Here the weights are packed once into panels of 24
 output rows ([P, K, 24]: one panel is one contiguous stream) and every k step prefetches the panel 8 KB ahead, so
-memory and FMAs overlap (~185 GFLOP/s, 1.4x oneDNN; see `proofloop bench kernels --cpu-gemm`).
+memory and FMAs overlap (~185 GFLOP/s, 1.4x oneDNN at 16 rows; `proofloop bench cpu` measures it).
 
 Two inner kernels over the same panels:
 - `wide`, 16 rows at a time: x is transposed so one zmm holds x[0:16, k], and each of the panel's 24 weights at k is

@@ -48,3 +48,17 @@ def test_importing_model_does_not_import_torch():
     code = "import sys, model; assert 'torch' not in sys.modules; print(model.Engine.__name__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "Engine", out.stderr
+
+
+def test_bench_cpu_rows_and_render():
+    from model import bench_cpu
+
+    gemm = bench_cpu.gemm_rows((2,), layers=1, repeats=1)
+    attention = bench_cpu.attention_rows((40,), batch=2, layers=1, repeats=1)
+    assert [r["op"] for r in gemm] == [name for name, _, _ in bench_cpu.DEMO_SHAPES]
+    assert all(r["onednn_ms"] > 0 and r["f_linear_ms"] > 0 for r in gemm) and attention[0]["torch_ms"] > 0
+    text = bench_cpu.render({"threads": 1, "gemm": gemm, "attention": attention,
+                             "native": any("ours_ms" in r for r in gemm)})
+    assert "lm_head" in text and "vs torch" in text
+    result = CliRunner().invoke(app, ["bench", "cpu", "--batch", "x"])
+    assert result.exit_code == 2 and "--batch" in result.output
