@@ -83,7 +83,7 @@ def attention_rows(contexts: tuple[int, ...], batch: int, layers: int, repeats: 
                                       repeats)
             row["vs_torch"] = row["torch_ms"] / row["ours_ms"]
         rows.append(row)
-        del pools
+        pools = []  # free this length's pools before the next is drawn
     return rows
 
 
