@@ -7,6 +7,7 @@ kernel. Without a compiler, or with PROOFLOOP_NATIVE=0, `module()` is None and c
 from __future__ import annotations
 
 import os
+import sys
 
 _module = None
 _tried = False
@@ -22,6 +23,7 @@ def module():
             try:
                 from torch.utils.cpp_extension import load_inline
 
+                _say_if_building()
                 _module = load_inline("proofloop_native", cpp_sources=[paged_attention_cpu.SOURCE, cpu_gemm.SOURCE],
                                       functions=paged_attention_cpu.FUNCTIONS + cpu_gemm.FUNCTIONS,
                                       extra_cflags=["-O3", "-march=native", "-fopenmp", "-ffast-math"],
@@ -29,3 +31,15 @@ def module():
             except Exception:  # no compiler or headers: the torch paths still work
                 _module = None
     return _module
+
+
+def _say_if_building() -> None:
+    """One line on stderr before a first build, which takes ~30 s with no other sign of life."""
+    try:
+        from torch.utils.cpp_extension import _get_build_directory
+
+        built = any(f.endswith(".so") for f in os.listdir(_get_build_directory("proofloop_native", False)))
+    except Exception:
+        built = False
+    if not built:
+        print("proofloop: compiling the CPU kernels (once, about 30 s)...", file=sys.stderr, flush=True)
