@@ -1,10 +1,11 @@
 """A decode-friendly forward for dense GQA models (Llama, Qwen2), the same math as model/gqa.py + model/mlp.py.
 
-What it changes, for speed only: q/k/v are one matmul and gate/up another (weights concatenated once, packed for
-oneDNN on CPU), RoPE angles are computed once per step instead of once per layer, and attention runs through
-`scaled_dot_product_attention` on the paged cache's gathered keys, or, for decode on CPU, a kernel that reads the
-cache in place (model/paged_attention_cpu.py). The norms and the other weights are the model's
-own modules. Parity with transformers is tested through the engine.
+What it changes, for speed only: q/k/v are one matmul and gate/up another (weights concatenated once, packed for the
+CPU GEMMs, model/cpu_linear.py), RoPE angles are computed once per step instead of once per layer, and attention runs
+through `scaled_dot_product_attention` on the paged cache's gathered keys. A decode step on CPU goes through C++ ops
+instead (model/paged_attention_cpu.py): RoPE, the cache write and attention that reads the cache in place in one
+call, and the residual adds fused into the norms. The norms and the other weights are the model's own modules.
+Parity with transformers is tested through the engine.
 """
 from __future__ import annotations
 
@@ -48,15 +49,15 @@ class FastGQA:
         attn = model.model.layers[0].self_attn
         self.n_heads, self.n_kv_heads, self.head_dim = attn.n_heads, attn.n_kv_heads, attn.head_dim
         weight = attn.o_proj.weight
-        self.native = paged_attention_cpu.kernel() if paged_attention_cpu.usable(weight.device, weight.dtype) else None
-        self.ops = paged_attention_cpu.decode_ops() if self.native is not None else None
+        # decode on CPU: the C++ ops (RoPE + cache write + attention in place, fused norms); else the torch path
+        self.ops = paged_attention_cpu.decode_ops() if paged_attention_cpu.usable(weight.device, weight.dtype) else None
         self.calls = None  # per layer, the bound forwards `hidden` calls; built on first use, after the engine packs
 
     def _calls(self) -> list[tuple]:
         """Bound forwards, looked up once: module attribute lookups and __call__ dispatch were ~1 ms a step."""
         if self.calls is None:
             self.calls = [(block.input_layernorm.forward, qkv.forward, block.self_attn.o_proj.forward,
-                           block.self_attn.softmax_scale, block.post_attention_layernorm.forward, gate_up.forward,
+                           block.post_attention_layernorm.forward, gate_up.forward,
                            block.mlp.down_proj.forward) for block, qkv, gate_up in self.layers]
         return self.calls
 
@@ -77,27 +78,17 @@ class FastGQA:
         cos, sin = self.model.rope(positions)
         cos, sin = cos[:, :, None], sin[:, :, None]
         x = self.model.model.embed_tokens(input_ids)
-        native = self.native if t == 1 else None  # decode: attention reads the paged cache in place
-        if native is not None:
-            blocks, lens = cache.read_blocks.view(b, -1), positions[:, 0] + 1
         mask = None
-        for layer, (norm1, qkv, o_proj, scale, norm2, gate_up, down) in enumerate(self._calls()):
+        for layer, (norm1, qkv, o_proj, norm2, gate_up, down) in enumerate(self._calls()):
             qk, v = qkv(norm1(x)).split([(h + kv) * d, kv * d], dim=-1)
             q, k = rotate_half_pairs(qk.view(b, t, h + kv, d), cos, sin).split([h, kv], dim=2)  # one RoPE for both
-            v = v.view(b, t, kv, d)
-            if native is not None:
-                cache.write(layer, k=k, v=v)
-                pools = cache.pools[layer]
-                out = native(q.reshape(b, h, d).contiguous(), pools["k"].view(-1, kv, d), pools["v"].view(-1, kv, d),
-                             blocks, lens, cache.block_size, scale)
-            else:
-                entries = cache.update(layer, positions, k=k, v=v)
-                keys, values = entries["k"], entries["v"]
-                if mask is None:
-                    mask = torch.arange(keys.shape[1], device=x.device) <= positions[:, :, None]  # [B, T, S]
-                    mask = mask[:, None]
-                out = F.scaled_dot_product_attention(q.transpose(1, 2), keys.transpose(1, 2), values.transpose(1, 2),
-                                                     attn_mask=mask, enable_gqa=True).transpose(1, 2)
+            entries = cache.update(layer, positions, k=k, v=v.view(b, t, kv, d))
+            keys, values = entries["k"], entries["v"]
+            if mask is None:
+                mask = torch.arange(keys.shape[1], device=x.device) <= positions[:, :, None]  # [B, T, S]
+                mask = mask[:, None]
+            out = F.scaled_dot_product_attention(q.transpose(1, 2), keys.transpose(1, 2), values.transpose(1, 2),
+                                                 attn_mask=mask, enable_gqa=True).transpose(1, 2)
             x = x + o_proj(out.reshape(b, t, h * d))
             gate, up = gate_up(norm2(x)).chunk(2, dim=-1)
             x = x + down(F.silu(gate) * up)
