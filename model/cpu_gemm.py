@@ -20,8 +20,9 @@ PANEL = 24  # output rows per panel: divides the hidden, MLP, attention and voca
 SOURCE = r"""
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
-#include <immintrin.h>
 #include <vector>
+#if defined(__x86_64__)
+#include <immintrin.h>
 
 namespace panel_gemm {
 constexpr int NB = 24;                 // keep equal to PANEL in model/cpu_gemm.py
@@ -93,11 +94,17 @@ static void narrow_rows(const float* x, int64_t M, int64_t K, const float* w, fl
 }  // namespace panel_gemm
 
 bool panel_gemm_supported() { return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"); }
+#else
+bool panel_gemm_supported() { return false; }
+#endif
 
 // x [M, K] float32 contiguous; panels [P, K, NB] (rows n of W at panels[n / NB, :, n % NB], zero padded); N <= P * NB
 // Rows go 16 at a time through `wide`; a last group of 1..8 rows through `narrow` (the panel is then in cache), a
 // last group of 9..15 through `wide` with zero rows.
 torch::Tensor panel_linear(torch::Tensor x, torch::Tensor panels, int64_t N) {
+#if !defined(__x86_64__)
+  TORCH_CHECK(false, "panel_linear: needs an x86-64 CPU with AVX-512");
+#else
   using namespace panel_gemm;
   TORCH_CHECK(x.dim() == 2 && x.is_contiguous() && x.scalar_type() == at::kFloat, "panel_linear: x [M, K] float32");
   TORCH_CHECK(panels.dim() == 3 && panels.is_contiguous() && panels.size(2) == NB && panels.size(1) == x.size(1)
@@ -130,6 +137,7 @@ torch::Tensor panel_linear(torch::Tensor x, torch::Tensor panels, int64_t N) {
     }
   });
   return y;
+#endif
 }
 """
 

@@ -16,9 +16,11 @@ import torch
 SOURCE = r"""
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
-#include <immintrin.h>
 #include <cmath>
 #include <vector>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace paged_attention {
 // `offsets[t]` is where token t's row (all kv heads) starts in the pools; `p` is [H, len], scores then weights.
@@ -53,6 +55,7 @@ static void values_plain(const float* p, const float* vp, const int64_t* offsets
   }
 }
 
+#if defined(__x86_64__)
 // r[i] = sum of v[i]'s 16 lanes, for 16 vectors at once: ~3 instructions a sum instead of ~12 for one at a time
 __attribute__((target("avx512f")))
 static inline __m512 sum16(const __m512* v) {
@@ -127,6 +130,16 @@ static void values_avx512(const float* p, const float* vp, const int64_t* offset
   }
 }
 
+static bool has_avx512() { return __builtin_cpu_supports("avx512f"); }
+#else  // elsewhere the plain loops (which the compiler vectorises) do all the work
+static bool has_avx512() { return false; }
+template <int DV>
+static void scores_avx512(const float*, const float*, const float*, const int64_t*, int64_t, int64_t, int64_t, float,
+                          float*) {}
+template <int DV>
+static void values_avx512(const float*, const float*, const int64_t*, int64_t, int64_t, int64_t, float*) {}
+#endif
+
 static void softmax_rows(float* p, int64_t H, int64_t len) {
   for (int64_t j = 0; j < H; ++j) {
     float* row = p + j * len;
@@ -165,7 +178,7 @@ static void decode_rows(const float* qp, int64_t B, int64_t H, int64_t D, const 
   const int64_t* bp = blocks.data_ptr<int64_t>();
   const int64_t* lp = lens.data_ptr<int64_t>();
   const float sc = static_cast<float>(scale);
-  const bool avx512 = __builtin_cpu_supports("avx512f") && (D == 64 || D == 128);
+  const bool avx512 = has_avx512() && (D == 64 || D == 128);
   // one item per sequence, all heads together: a token's keys for every head are one contiguous run, and a block's
   // tokens are contiguous, so the reads stream from memory (per head, they were latency-bound: 3x slower)
   at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
