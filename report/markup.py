@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from latex2mathml.converter import convert
 from markdown_it import MarkdownIt
 
+from report import latex_text
+
 # $$..$$, \[..\], \(..\), display environments, then $..$ (not \$, not empty, not across a blank line)
 MATH = re.compile(
     r"\$\$(?P<dd>.+?)\$\$"
@@ -182,7 +184,7 @@ class Renderer:
             formulas.append((tex, display))
             return PLACEHOLDER.format(len(formulas) - 1)
 
-        body = self.md.render(MATH.sub(cut, text.replace("\u2063", "")))
+        body = self.md.render(latex_text.to_markdown(MATH.sub(cut, text.replace("\u2063", ""))))
 
         def put(m: re.Match) -> str:
             i = int(m.group(1))
