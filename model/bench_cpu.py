@@ -99,8 +99,8 @@ def run(batches: tuple[int, ...] = (1, 8, 16, 32), contexts: tuple[int, ...] = (
 
 
 def render(result: dict) -> str:
-    threads = result["threads"]
-    lines = [f"CPU decode kernels ({threads} thread{'' if threads == 1 else 's'}); times are per pass over all the "
+    threads = f"{result['threads']} thread{'s' * (result['threads'] != 1)}"
+    lines = [f"CPU decode kernels ({threads}); times are per pass over all the "
              "weights or layers"]
     if not result["native"]:
         lines.append("the C++ kernels are unavailable here (no compiler, no AVX-512, or PROOFLOOP_NATIVE=0): "

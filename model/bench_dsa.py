@@ -90,7 +90,8 @@ def run(contexts: list[int], heads: int = 128, topk: int = TOPK, repeats: int = 
 
 
 def render(result: dict) -> str:
-    lines = [f"one decode step's attention on {result['device']} ({result['dtype']}, {result['threads']} thread{'s' * (result['threads'] != 1)}): "
+    threads = f"{result['threads']} thread{'s' * (result['threads'] != 1)}"
+    lines = [f"one decode step's attention on {result['device']} ({result['dtype']}, {threads}): "
              f"{result['heads']} heads, latent {result['kv_lora_rank']} + rope {result['rope_dim']}, indexer "
              f"{result['index_heads']} x {result['index_dim']} ({result['index_dtype']} keys), top-k {result['topk']}",
              f"{'context':>8}  {'dense ms':>9}  {'sparse ms':>9}  {'dense/sparse':>12}"]

@@ -110,7 +110,8 @@ def run(model: str | Path | None = None, batches: tuple[int, ...] = (1, 16), tok
 
 
 def render(result: dict) -> str:
-    lines = [f"{Path(result['model']).name}  {result['dtype']} on {result['device']} ({result['threads']} thread{'s' * (result['threads'] != 1)}), "
+    threads = f"{result['threads']} thread{'s' * (result['threads'] != 1)}"
+    lines = [f"{Path(result['model']).name}  {result['dtype']} on {result['device']} ({threads}), "
              f"prompts of {result['prompt_len']} tokens, {result['tokens']} new tokens each"]
     lines.append(f"{'batch':>5}  {'ours tok/s':>11}  {'transformers tok/s':>18}  {'ratio':>6}")
     for r in result["decode"]:
