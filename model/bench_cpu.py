@@ -115,7 +115,8 @@ def render(result: dict) -> str:
     lines.append(f"{'':<10} {'context':>7}  {'ours ms':>8}  {'torch ms':>8}  {'vs torch':>8}")
     for r in result["attention"]:
         if "ours_ms" in r:
-            lines.append(f"{'':<10} {r['context']:>7}  {r['ours_ms']:8.2f}  {r['torch_ms']:8.2f}  {r['vs_torch']:7.2f}x")
+            lines.append(f"{'':<10} {r['context']:>7}  {r['ours_ms']:8.2f}  {r['torch_ms']:8.2f}  "
+                         f"{r['vs_torch']:7.2f}x")
         else:
             lines.append(f"{'':<10} {r['context']:>7}  {'-':>8}  {r['torch_ms']:8.2f}")
     return "\n".join(lines)

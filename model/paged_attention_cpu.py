@@ -1,13 +1,14 @@
-"""Decode attention straight from the paged GQA cache on CPU: a small C++ kernel, built once on first use.
+"""Decode attention straight from the paged GQA cache on CPU, and the rest of a dense decode layer between its GEMMs.
 
 A decode step has one query per sequence; its attention is a few MFLOP, yet through torch it cost two gathers of
 every row's blocks per layer plus `scaled_dot_product_attention` (~0.25 ms a layer at batch 16, a fifth of the
-step). This kernel reads each key and value where it lies in the pool, through the block table, and does the
-softmax in float32 per (sequence, kv head): no gather, no temporaries. `rope_store_decode` also does the RoPE and
-the cache write before it, and `add_rms_norm_` and `silu_mul` fuse the rest of a dense layer's work between its
-GEMMs: through torch those were ~25 small ops a layer, ~6 ms of a 35 ms step at batch 16. It is built with the other C++ kernels
-(model/native.py); without a compiler, or with PROOFLOOP_NATIVE=0, `kernel()` is None and the caller keeps the
-gather + SDPA path.
+step). `paged_decode` reads each key and value where it lies in the pool, through the block table, with the softmax
+in float32 per (sequence, head): no gather, no temporaries. On AVX-512 (head_dim 64 or 128) it takes 16 tokens at a
+time and prefetches the next 16, since the cache is cold after a step's weights streamed through.
+`rope_store_decode` also does the RoPE and the cache write before it, and `add_rms_norm_` and `silu_mul` fuse the
+rest of the layer's work between GEMMs: through torch those were ~25 small ops a layer, ~6 ms of a 35 ms step at
+batch 16. Built with the other C++ kernels (model/native.py); without a compiler, or with PROOFLOOP_NATIVE=0,
+`kernel()` is None and the callers keep their torch paths.
 """
 from __future__ import annotations
 
@@ -188,7 +189,8 @@ static void decode_rows(const float* qp, int64_t B, int64_t H, int64_t D, const 
       const int64_t len = lp[b];
       TORCH_CHECK(len >= 1 && len <= NB * block_size, "paged_decode: row length outside its blocks");
       offsets.resize(len);
-      for (int64_t t = 0; t < len; ++t) offsets[t] = (bp[b * NB + t / block_size] * block_size + t % block_size) * KV * D;
+      for (int64_t t = 0; t < len; ++t)
+        offsets[t] = (bp[b * NB + t / block_size] * block_size + t % block_size) * KV * D;
       p.resize(H * len);
       const float* qb = qp + b * H * D;
       float* ob = op + b * H * D;
