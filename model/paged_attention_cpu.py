@@ -173,7 +173,9 @@ static void decode_rows(const float* qp, int64_t B, int64_t H, int64_t D, const 
                         const torch::Tensor& vpool, const torch::Tensor& blocks, const torch::Tensor& lens,
                         int64_t block_size, double scale, float* op) {
   using namespace paged_attention;
-  const int64_t KV = kpool.size(1), G = H / KV, NB = blocks.size(1);
+  const int64_t KV = kpool.size(1), G = H / KV, NB = blocks.size(1), pool_blocks = kpool.size(0) / block_size;
+  TORCH_CHECK(block_size >= 1 && KV >= 1 && H % KV == 0 && kpool.size(2) == D && vpool.sizes() == kpool.sizes(),
+              "paged_decode: pools [slots, KV, D] with KV dividing the query heads");
   const float* kp = kpool.data_ptr<float>();
   const float* vp = vpool.data_ptr<float>();
   const int64_t* bp = blocks.data_ptr<int64_t>();
@@ -189,8 +191,11 @@ static void decode_rows(const float* qp, int64_t B, int64_t H, int64_t D, const 
       const int64_t len = lp[b];
       TORCH_CHECK(len >= 1 && len <= NB * block_size, "paged_decode: row length outside its blocks");
       offsets.resize(len);
-      for (int64_t t = 0; t < len; ++t)
-        offsets[t] = (bp[b * NB + t / block_size] * block_size + t % block_size) * KV * D;
+      for (int64_t t = 0; t < len; ++t) {
+        const int64_t block = bp[b * NB + t / block_size];
+        TORCH_CHECK(block >= 0 && block < pool_blocks, "paged_decode: block id outside the pool");
+        offsets[t] = (block * block_size + t % block_size) * KV * D;
+      }
       p.resize(H * len);
       const float* qb = qp + b * H * D;
       float* ob = op + b * H * D;
@@ -227,6 +232,10 @@ torch::Tensor rope_store_decode(torch::Tensor qkv, torch::Tensor cos, torch::Ten
               "rope_store_decode: qkv [B, (H + 2 KV) D] float32");
   TORCH_CHECK(cos.is_contiguous() && sin.is_contiguous() && cos.numel() == B * half && sin.numel() == B * half);
   TORCH_CHECK(slots.is_contiguous() && slots.scalar_type() == at::kLong && slots.numel() == B);
+  TORCH_CHECK(D % 2 == 0, "rope_store_decode: head_dim must be even");
+  for (int64_t b = 0; b < B; ++b)
+    TORCH_CHECK(slots.data_ptr<int64_t>()[b] >= 0 && slots.data_ptr<int64_t>()[b] < kpool.size(0),
+                "rope_store_decode: slot outside the pool");
   auto q = torch::empty({B, H, D}, qkv.options());
   const float* xp = qkv.data_ptr<float>();
   const float* cp = cos.data_ptr<float>();
@@ -288,7 +297,8 @@ torch::Tensor add_rms_norm_(torch::Tensor x, c10::optional<torch::Tensor> delta,
 
 // gate_up [M, 2 I] (gate then up) -> silu(gate) * up [M, I]
 torch::Tensor silu_mul(torch::Tensor gate_up) {
-  TORCH_CHECK(gate_up.dim() == 2 && gate_up.is_contiguous() && gate_up.scalar_type() == at::kFloat);
+  TORCH_CHECK(gate_up.dim() == 2 && gate_up.is_contiguous() && gate_up.scalar_type() == at::kFloat
+              && gate_up.size(1) % 2 == 0, "silu_mul: gate_up [M, 2 I] float32");
   const int64_t M = gate_up.size(0), I = gate_up.size(1) / 2;
   auto out = torch::empty({M, I}, gate_up.options());
   const float* gp = gate_up.data_ptr<float>();

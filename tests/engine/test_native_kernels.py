@@ -124,3 +124,17 @@ def test_engine_on_the_kernels_own_shapes_matches_transformers(tmp_path):
     outs = engine.generate(ps, SamplingParams(temperature=0, max_tokens=6, ignore_eos=True))
     for p, out in zip(ps, outs):
         assert out.token_ids == hf_greedy(hf, p, 6)
+
+
+@pytest.mark.skipif(attention is None, reason="no compiler for the C++ kernels")
+def test_out_of_range_cache_addresses_are_refused_not_read():
+    ops = paged_attention_cpu.decode_ops()
+    kpool, vpool = torch.zeros(8, 1, 64), torch.zeros(8, 1, 64)
+    q, lens = torch.zeros(1, 2, 64), torch.tensor([3])
+    with pytest.raises(RuntimeError, match="block id outside the pool"):
+        attention(q, kpool, vpool, torch.tensor([[0, 9]]), lens.new_tensor([6]), 4, 0.1)
+    with pytest.raises(RuntimeError, match="row length"):
+        attention(q, kpool, vpool, torch.tensor([[0]]), lens.new_tensor([5]), 4, 0.1)
+    with pytest.raises(RuntimeError, match="slot outside the pool"):
+        ops.rope_store_decode(torch.zeros(1, 4 * 64), torch.zeros(1, 32), torch.zeros(1, 32), kpool, vpool,
+                              torch.tensor([8]), torch.tensor([[0]]), lens, 4, 0.1, 2)
