@@ -19,7 +19,7 @@ GQA_FAMILIES = ("llama", "qwen2")
 @dataclass
 class RopeConfig:
     rope_theta: float = 10000.0
-    rope_type: str = "default"  # default | yarn | linear
+    rope_type: str = "default"  # default | yarn | linear | llama3
     factor: float = 1.0
     original_max_position_embeddings: int | None = None
     beta_fast: float = 32.0
@@ -28,6 +28,8 @@ class RopeConfig:
     mscale_all_dim: float | None = None
     attention_factor: float | None = None
     truncate: bool = True
+    low_freq_factor: float = 1.0  # llama3: wavelengths above original / low_freq_factor are interpolated by factor
+    high_freq_factor: float = 4.0  # llama3: wavelengths below original / high_freq_factor are kept
 
 
 @dataclass
@@ -182,8 +184,8 @@ def _rope_from_hf(hf: dict) -> RopeConfig:
     params = {**scaling, **params}
     rope = RopeConfig(rope_theta=float(params.get("rope_theta", hf.get("rope_theta", 10000.0))))
     rope.rope_type = params.get("rope_type") or params.get("type") or "default"
-    if rope.rope_type not in ("default", "yarn", "linear"):
-        raise ModelError(f"config.json: rope type {rope.rope_type!r} is not supported (default, yarn, linear)")
+    if rope.rope_type not in ("default", "yarn", "linear", "llama3"):
+        raise ModelError(f"config.json: rope type {rope.rope_type!r} is not supported (default, yarn, linear, llama3)")
     rope.factor = float(params.get("factor") or 1.0)
     rope.original_max_position_embeddings = params.get("original_max_position_embeddings")
     rope.beta_fast = float(params.get("beta_fast") or 32)
@@ -192,4 +194,8 @@ def _rope_from_hf(hf: dict) -> RopeConfig:
     rope.mscale_all_dim = params.get("mscale_all_dim")
     rope.attention_factor = params.get("attention_factor")
     rope.truncate = bool(params.get("truncate", True))
+    rope.low_freq_factor = float(params.get("low_freq_factor") or 1.0)
+    rope.high_freq_factor = float(params.get("high_freq_factor") or 4.0)
+    if rope.rope_type == "llama3" and rope.original_max_position_embeddings is None:
+        raise ModelError("config.json: llama3 rope scaling needs original_max_position_embeddings")
     return rope

@@ -1,4 +1,4 @@
-"""Rotary position embeddings: frequencies (default, linear, YaRN) and the two ways of pairing dimensions.
+"""Rotary position embeddings: frequencies (default, linear, YaRN, Llama 3) and the two ways of pairing dimensions.
 
 - interleaved: dimension pairs (x0, x1), (x2, x3), ... rotate together. DeepSeek's MLA uses it.
 - neox: the first half pairs with the second half, (x_i, x_{i+d/2}). Llama, Qwen2 and DSA's lightning indexer use it.
@@ -28,6 +28,8 @@ def inverse_frequencies(dim: int, rope: RopeConfig, max_position_embeddings: int
     inv_freq = 1.0 / base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim)
     if rope.rope_type == "linear":
         return (inv_freq / rope.factor).float(), 1.0
+    if rope.rope_type == "llama3":
+        return llama3_frequencies(inv_freq, rope), 1.0
     if rope.rope_type != "yarn":
         return inv_freq.float(), 1.0
     factor = rope.factor
@@ -53,6 +55,19 @@ def inverse_frequencies(dim: int, rope: RopeConfig, max_position_embeddings: int
     else:
         attention_factor = yarn_mscale(factor)
     return inv_freq, attention_factor
+
+
+def llama3_frequencies(inv_freq: torch.Tensor, rope: RopeConfig) -> torch.Tensor:
+    """Llama 3.1's long-context scaling: long wavelengths (past original / low_freq_factor tokens) are slowed by
+    `factor`, short ones (under original / high_freq_factor) kept, and those between blended linearly in
+    original / wavelength."""
+    original = rope.original_max_position_embeddings
+    wavelength = 2 * math.pi / inv_freq
+    smooth = ((original / wavelength - rope.low_freq_factor) / (rope.high_freq_factor - rope.low_freq_factor))
+    blended = (1 - smooth) * inv_freq / rope.factor + smooth * inv_freq
+    out = torch.where(wavelength > original / rope.low_freq_factor, inv_freq / rope.factor, inv_freq)
+    between = (wavelength <= original / rope.low_freq_factor) & (wavelength >= original / rope.high_freq_factor)
+    return torch.where(between, blended, out).float()
 
 
 def softmax_scale_mscale(rope: RopeConfig) -> float:

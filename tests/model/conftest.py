@@ -39,6 +39,11 @@ def hf_model(family: str):
     if family == "llama":
         cfg = tf.LlamaConfig(**COMMON, num_key_value_heads=2, tie_word_embeddings=True)
         return tf.LlamaForCausalLM(cfg)
+    if family == "llama3":  # Llama 3.1 rope scaling; head_dim 16 puts wavelengths in all three of its bands
+        rope = {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0, "original_max_position_embeddings": 64}
+        cfg = tf.LlamaConfig(**COMMON, num_key_value_heads=2, rope_parameters=rope)
+        return tf.LlamaForCausalLM(cfg)
     if family == "qwen2":
         cfg = tf.Qwen2Config(**COMMON, num_key_value_heads=2)
         return tf.Qwen2ForCausalLM(cfg)
@@ -62,7 +67,7 @@ def randomize(module: torch.nn.Module, seed: int) -> None:
                 p.copy_(torch.randn(p.shape, generator=gen) / fan_in ** 0.5)
 
 
-FAMILIES = ["deepseek_v3", "deepseek_v32", "deepseek_v2", "deepseek_v2_grouped", "llama", "qwen2"]
+FAMILIES = ["deepseek_v3", "deepseek_v32", "deepseek_v2", "deepseek_v2_grouped", "llama", "llama3", "qwen2"]
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import torch
 import model
 from model.cache import ContiguousCache
 
-FAMILIES = ["deepseek_v3", "deepseek_v32", "deepseek_v2", "deepseek_v2_grouped", "llama", "qwen2"]
+FAMILIES = ["deepseek_v3", "deepseek_v32", "deepseek_v2", "deepseek_v2_grouped", "llama", "llama3", "qwen2"]
 
 
 def relative_error(ours: torch.Tensor, ref: torch.Tensor) -> float:
