@@ -73,6 +73,7 @@ class ModelConfig:
     mlp_layer_types: list[str] = field(default_factory=list)  # "dense" | "sparse" per layer
     # loading hints
     fp8_block_size: tuple[int, int] | None = None  # from quantization_config, e.g. (128, 128)
+    fp8_pow2_scales: bool = False  # quantization_config scale_fmt "ue8m0" (V3.1, V3.2): activation scales are 2^k
 
     @property
     def attention_kind(self) -> str:
@@ -118,6 +119,7 @@ class ModelConfig:
         qc = hf.get("quantization_config") or {}
         if qc.get("quant_method") == "fp8" and qc.get("weight_block_size"):
             cfg.fp8_block_size = tuple(qc["weight_block_size"])
+            cfg.fp8_pow2_scales = qc.get("scale_fmt") == "ue8m0"
         if model_type in GQA_FAMILIES:
             cfg.head_dim = hf.get("head_dim") or cfg.hidden_size // heads
             cfg.attention_bias = bool(hf.get("attention_bias", model_type == "qwen2"))

@@ -12,7 +12,8 @@ def checkpoint_dtype(path: Path, hf: dict) -> str:
     """The weights' storage dtype: FP8 when quantized, else config.json's dtype, else the first tensor's."""
     qc = hf.get("quantization_config") or {}
     if qc.get("quant_method") == "fp8":
-        return "float8_e4m3fn (block " + "x".join(map(str, qc.get("weight_block_size") or [128, 128])) + ")"
+        scales = ", ue8m0 activation scales" if qc.get("scale_fmt") == "ue8m0" else ""
+        return "float8_e4m3fn (block " + "x".join(map(str, qc.get("weight_block_size") or [128, 128])) + scales + ")"
     declared = hf.get("dtype") or hf.get("torch_dtype")
     if declared:
         return str(declared)

@@ -145,7 +145,7 @@ def load(path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtyp
     model.load_state_dict({k: v for k, v in loaded.items() if not v.is_meta}, strict=False, assign=True)
     for module_name, (weight, scale) in kept.items():
         parent, _, child = module_name.rpartition(".")
-        setattr(model.get_submodule(parent), child, FP8Linear(weight, scale, block))
+        setattr(model.get_submodule(parent), child, FP8Linear(weight, scale, block, cfg.fp8_pow2_scales))
     if tied:
         model.lm_head.weight = model.model.embed_tokens.weight
     loaded.clear()  # the modules hold the weights now; stacking the experts then frees each one it moves

@@ -46,7 +46,8 @@ V32_CONFIG = {
     "rope_scaling": {"type": "yarn", "factor": 40, "original_max_position_embeddings": 4096, "beta_fast": 32,
                      "beta_slow": 1, "mscale": 1.0, "mscale_all_dim": 1.0},
     "max_position_embeddings": 163840, "num_nextn_predict_layers": 1,
-    "quantization_config": {"quant_method": "fp8", "fmt": "e4m3", "weight_block_size": [128, 128]},
+    "quantization_config": {"quant_method": "fp8", "fmt": "e4m3", "weight_block_size": [128, 128],
+                            "scale_fmt": "ue8m0"},
 }
 
 
@@ -58,4 +59,8 @@ def test_model_info_full_size_v32(tmp_path):
     info = json.loads(result.output)
     assert info["parameters"] == 671_877_929_216
     assert (info["attention"], info["ffn"], info["moe_layers"], info["mtp_layers_skipped"]) == ("mla+dsa", "moe", 58, 1)
-    assert info["dtype"] == "float8_e4m3fn (block 128x128)" and info["rope"] == "yarn"
+    assert info["dtype"] == "float8_e4m3fn (block 128x128, ue8m0 activation scales)" and info["rope"] == "yarn"
+    from model.config import ModelConfig
+
+    cfg = ModelConfig.from_hf(V32_CONFIG)
+    assert cfg.fp8_block_size == (128, 128) and cfg.fp8_pow2_scales

@@ -100,6 +100,25 @@ def test_fp8_linear_runs_fp8_gemm(triton_calls):
     assert relative_error(ref.float(), widened) <= 0.1
 
 
+def test_fp8_linear_with_ue8m0_scales_quantizes_activations_to_power_of_two_scales(triton_calls):
+    """scale_fmt ue8m0: x is quantized with its block scales rounded up to 2^k, and the GEMM sees exactly that."""
+    from kernels.act_quant import act_quant_ref
+
+    gen = torch.Generator().manual_seed(7)
+    weight, scale = quantize_fp8_blocks(torch.randn(96, 256, generator=gen) / 12, (128, 128))
+    x = torch.randn(5, 256, generator=gen).bfloat16()
+    x_fp8, x_scale = act_quant_ref(x, 128, pow2_scale=True)
+    assert torch.equal(x_scale, 2.0 ** torch.log2(x_scale).round())
+    expected = (x_fp8.float().view(5, 2, 128) * x_scale[..., None]).view(5, 256) @ \
+        FP8Linear(weight, scale).dequantized().t()
+    for backend in ("torch", "triton"):
+        with kernels.use_backend(backend):
+            pow2 = FP8Linear(weight, scale, pow2_scales=True)(x)
+            plain = FP8Linear(weight, scale)(x)
+        assert relative_error(pow2.float(), expected) <= 1e-2, backend
+        assert not torch.equal(pow2, plain), backend  # the other scales quantize x differently
+
+
 def test_experts_are_stacked_without_a_second_copy(checkpoints):
     """fused_moe reads w13/w2; the experts' own weights (and the checkpoint names) are views into them."""
     ours = model.load(checkpoints["deepseek_v3"][0])

@@ -110,6 +110,12 @@ def test_keep_fp8(checkpoints, tokens, tmp_path):
     assert isinstance(attn.kv_b_proj, FP8Linear) and attn.kv_b_proj.weight.dtype == FP8
     assert isinstance(kept.model.layers[1].mlp.experts[5].up_proj, FP8Linear)
     assert isinstance(attn.indexer.wq_b, FP8Linear) and not isinstance(attn.o_proj, FP8Linear)
+    assert not attn.kv_b_proj.pow2_scales
+    cfg["quantization_config"]["scale_fmt"] = "ue8m0"
+    (path / "config.json").write_text(json.dumps(cfg))
+    assert model.load(path, dtype=torch.bfloat16, keep_fp8=True).model.layers[1].self_attn.kv_b_proj.pow2_scales
+    cfg["quantization_config"].pop("scale_fmt")
+    (path / "config.json").write_text(json.dumps(cfg))
     widened = model.load(path, dtype=torch.bfloat16)
     assert widened.model.layers[1].mlp.w13 is not None and kept.model.layers[1].mlp.w13 is None
     # Same weights; only the routed experts differ in rounding: the widened ones run fused (kernels.fused_moe,
