@@ -1,8 +1,8 @@
 """The C++ CPU kernels, compiled together into one extension on first use.
 
-Each kernel's file holds its source (model/paged_attention_cpu.py, model/cpu_gemm.py); one build compiles them all,
-so a fresh machine pays torch's extension build (~30 s, cached in ~/.cache/torch_extensions) once rather than per
-kernel. Without a compiler, or with PROOFLOOP_NATIVE=0, `module()` is None and callers keep their torch paths.
+Each kernel's file holds its source (model/paged_attention_cpu.py, model/cpu_gemm.py, model/cpu_layer_ops.py); one
+build compiles them all, so a fresh machine pays torch's extension build (~30 s, cached in ~/.cache/torch_extensions)
+once rather than per kernel. Without a compiler, or with PROOFLOOP_NATIVE=0, `module()` is None and callers keep their torch paths.
 """
 from __future__ import annotations
 
@@ -18,14 +18,16 @@ def module():
     if not _tried:
         _tried = True
         if os.environ.get("PROOFLOOP_NATIVE", "1") != "0":
-            from model import cpu_gemm, paged_attention_cpu
+            from model import cpu_gemm, cpu_layer_ops, paged_attention_cpu
 
             try:
                 from torch.utils.cpp_extension import load_inline
 
                 _say_if_building()
-                _module = load_inline("proofloop_native", cpp_sources=[paged_attention_cpu.SOURCE, cpu_gemm.SOURCE],
-                                      functions=paged_attention_cpu.FUNCTIONS + cpu_gemm.FUNCTIONS,
+                _module = load_inline("proofloop_native", cpp_sources=[paged_attention_cpu.SOURCE, cpu_gemm.SOURCE,
+                                                                         cpu_layer_ops.SOURCE],
+                                      functions=paged_attention_cpu.FUNCTIONS + cpu_gemm.FUNCTIONS +
+                                      cpu_layer_ops.FUNCTIONS,
                                       extra_cflags=["-O3", "-march=native", "-fopenmp", "-ffast-math"],
                                       extra_ldflags=["-lmvec"], verbose=False)
             except Exception:  # no compiler or headers: the torch paths still work

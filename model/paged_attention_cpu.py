@@ -1,14 +1,13 @@
-"""Decode attention straight from the paged GQA cache on CPU, and the rest of a dense decode layer between its GEMMs.
+"""Decode attention straight from the paged GQA cache on CPU: a C++ kernel, with RoPE and the cache write in front.
 
 A decode step has one query per sequence; its attention is a few MFLOP, yet through torch it cost two gathers of
 every row's blocks per layer plus `scaled_dot_product_attention` (~0.25 ms a layer at batch 16, a fifth of the
 step). `paged_decode` reads each key and value where it lies in the pool, through the block table, with the softmax
 in float32 per (sequence, head): no gather, no temporaries. On AVX-512 (head_dim 64 or 128) it takes 16 tokens at a
 time and prefetches the next 16, since the cache is cold after a step's weights streamed through.
-`rope_store_decode` also does the RoPE and the cache write before it, and `add_rms_norm_` and `silu_mul` fuse the
-rest of the layer's work between GEMMs: through torch those were ~25 small ops a layer, ~6 ms of a 35 ms step at
-batch 16. Built with the other C++ kernels (model/native.py); without a compiler, or with PROOFLOOP_NATIVE=0,
-`kernel()` is None and the callers keep their torch paths.
+`rope_store_decode` also does the RoPE and the cache write before it (model/cpu_layer_ops.py has the rest of a
+layer's work between its GEMMs). Built with the other C++ kernels (model/native.py); without a compiler, or with
+PROOFLOOP_NATIVE=0, `kernel()` is None and the callers keep their torch paths.
 """
 from __future__ import annotations
 
@@ -263,56 +262,9 @@ torch::Tensor rope_store_decode(torch::Tensor qkv, torch::Tensor cos, torch::Ten
   decode_rows(qp, B, H, D, kpool, vpool, blocks, lens, block_size, scale, out.data_ptr<float>());
   return out;
 }
-
-// x += delta (when given), then RMSNorm(x) * weight: the residual add and the norm that follows it, one pass.
-// x [M, C] float32, updated in place; returns the normed rows.
-torch::Tensor add_rms_norm_(torch::Tensor x, c10::optional<torch::Tensor> delta, torch::Tensor weight, double eps) {
-  TORCH_CHECK(x.dim() == 2 && x.is_contiguous() && x.scalar_type() == at::kFloat && weight.is_contiguous()
-              && weight.scalar_type() == at::kFloat && weight.numel() == x.size(1), "add_rms_norm_: x [M, C] float32");
-  const int64_t M = x.size(0), C = x.size(1);
-  const float* dp = nullptr;
-  if (delta.has_value()) {
-    TORCH_CHECK(delta->is_contiguous() && delta->scalar_type() == at::kFloat && delta->numel() == x.numel());
-    dp = delta->data_ptr<float>();
-  }
-  auto out = torch::empty_like(x);
-  float* xp = x.data_ptr<float>();
-  const float* wp = weight.data_ptr<float>();
-  float* op = out.data_ptr<float>();
-  for (int64_t m = 0; m < M; ++m) {
-    float* r = xp + m * C;
-    if (dp) {
-      #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) r[c] += dp[m * C + c];
-    }
-    float ss = 0.f;
-    #pragma omp simd reduction(+:ss)
-    for (int64_t c = 0; c < C; ++c) ss += r[c] * r[c];
-    const float inv = 1.f / std::sqrt(ss / C + static_cast<float>(eps));
-    #pragma omp simd
-    for (int64_t c = 0; c < C; ++c) op[m * C + c] = wp[c] * (r[c] * inv);
-  }
-  return out;
-}
-
-// gate_up [M, 2 I] (gate then up) -> silu(gate) * up [M, I]
-torch::Tensor silu_mul(torch::Tensor gate_up) {
-  TORCH_CHECK(gate_up.dim() == 2 && gate_up.is_contiguous() && gate_up.scalar_type() == at::kFloat
-              && gate_up.size(1) % 2 == 0, "silu_mul: gate_up [M, 2 I] float32");
-  const int64_t M = gate_up.size(0), I = gate_up.size(1) / 2;
-  auto out = torch::empty({M, I}, gate_up.options());
-  const float* gp = gate_up.data_ptr<float>();
-  float* op = out.data_ptr<float>();
-  for (int64_t m = 0; m < M; ++m) {
-    const float* g = gp + m * 2 * I;
-    #pragma omp simd
-    for (int64_t i = 0; i < I; ++i) op[m * I + i] = g[i] / (1.f + std::exp(std::min(-g[i], 80.f))) * g[I + i];
-  }
-  return out;
-}
 """
 
-FUNCTIONS = ["paged_decode", "rope_store_decode", "add_rms_norm_", "silu_mul"]
+FUNCTIONS = ["paged_decode", "rope_store_decode"]
 
 
 def kernel():
@@ -321,14 +273,6 @@ def kernel():
 
     mod = native.module()
     return None if mod is None else mod.paged_decode
-
-
-def decode_ops():
-    """The compiled module with `rope_store_decode`, `add_rms_norm_` and `silu_mul` (the rest of a dense decode
-    layer's work around its GEMMs), or None if unavailable."""
-    from model import native
-
-    return native.module()
 
 
 def usable(device: torch.device, dtype: torch.dtype) -> bool:

@@ -4,7 +4,7 @@ last panel, odd block sizes, grouped heads). Skipped where the extension cannot 
 import pytest
 import torch
 
-from model import cpu_gemm, paged_attention_cpu
+from model import cpu_gemm, native, paged_attention_cpu
 
 gemm = cpu_gemm.kernel()
 attention = paged_attention_cpu.kernel()
@@ -67,7 +67,7 @@ def test_paged_decode_matches_attention(d, block_size):
 def test_fused_decode_ops_match_torch():
     from model.fast_gqa import rotate_half_pairs
 
-    ops = paged_attention_cpu.decode_ops()
+    ops = native.module()
     gen = torch.Generator().manual_seed(3)
     b, h, kv, d, block_size = 3, 4, 2, 64, 4
     x, delta, weight = torch.randn(b, 96, generator=gen), torch.randn(b, 96, generator=gen), torch.rand(96) + 0.5
@@ -128,7 +128,7 @@ def test_engine_on_the_kernels_own_shapes_matches_transformers(tmp_path):
 
 @pytest.mark.skipif(attention is None, reason="no compiler for the C++ kernels")
 def test_out_of_range_cache_addresses_are_refused_not_read():
-    ops = paged_attention_cpu.decode_ops()
+    ops = native.module()
     kpool, vpool = torch.zeros(8, 1, 64), torch.zeros(8, 1, 64)
     q, lens = torch.zeros(1, 2, 64), torch.tensor([3])
     with pytest.raises(RuntimeError, match="block id outside the pool"):
