@@ -4,8 +4,8 @@ What it changes, for speed only: q/k/v are one matmul and gate/up another (weigh
 CPU GEMMs, model/cpu_linear.py), RoPE angles are computed once per step instead of once per layer, and attention runs
 through `scaled_dot_product_attention` on the paged cache's gathered keys. A decode step on CPU goes through C++ ops
 instead: RoPE, the cache write and attention that reads the cache in place in one call
-(model/paged_attention_cpu.py), and the residual adds fused into the norms (model/cpu_layer_ops.py). The norms and the other weights are the model's own modules.
-Parity with transformers is tested through the engine.
+(model/paged_attention_cpu.py), and the residual adds fused into the norms (model/cpu_layer_ops.py). The norms and
+the other weights are the model's own modules. Parity with transformers is tested through the engine.
 """
 from __future__ import annotations
 
@@ -104,9 +104,7 @@ class FastGQA:
         delta = None  # the last layer's MLP output, not yet added to x
         for layer, (block, qkv, gate_up) in enumerate(self.layers):
             norm1, norm2, attn = block.input_layernorm, block.post_attention_layernorm, block.self_attn
-            pools = cache.pools[layer]
-            kpool, vpool = pools["k"].view(-1, self.n_kv_heads, self.head_dim), pools["v"].view(-1, self.n_kv_heads,
-                                                                                               self.head_dim)
+            kpool, vpool = (cache.pools[layer][name].view(-1, self.n_kv_heads, self.head_dim) for name in ("k", "v"))
             normed = ops.add_rms_norm_(x, delta, norm1.weight, norm1.eps)
             out = ops.rope_store_decode(qkv(normed), cos, sin, kpool, vpool, cache.write_slots, blocks, lens,
                                         cache.block_size, attn.softmax_scale, self.n_heads)
