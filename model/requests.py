@@ -4,6 +4,8 @@ Every check raises ModelError with the field's name, which the server turns into
 """
 from __future__ import annotations
 
+import dataclasses
+
 from model.errors import ModelError
 from model.sequence import SamplingParams
 
@@ -38,9 +40,21 @@ def sampling_from_body(body: dict, stop_token_ids: tuple[int, ...] = ()) -> Samp
         seed=_number(body, "seed", None, integer=True),
         stop=stop, stop_token_ids=stop_token_ids)
     params.check()
-    if body.get("n", 1) != 1:
-        raise ModelError("n must be 1 (ask for several completions with several requests)")
     return params
+
+
+MAX_CHOICES = 64
+
+
+def choice_params(body: dict, params: SamplingParams) -> list[SamplingParams]:
+    """One SamplingParams per completion the body asks for (`n`, default 1). With a seed, choice i samples with
+    seed + i: reproducible, and not n copies of one completion."""
+    n = _number(body, "n", 1, integer=True)
+    if not 1 <= n <= MAX_CHOICES:
+        raise ModelError(f"n must be between 1 and {MAX_CHOICES}, got {n}")
+    if params.seed is None:
+        return [params] * n
+    return [dataclasses.replace(params, seed=params.seed + i) for i in range(n)]
 
 
 def _stream_flag(body: dict) -> bool:

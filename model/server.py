@@ -4,8 +4,9 @@
     POST /v1/chat/completions     messages -> the checkpoint's chat encoding; reasoning in `reasoning_content`
     POST /v1/completions          a prompt string (or token ids) continued as is
 Both POST routes stream server-sent events with `"stream": true` (usage in a last chunk with
-`stream_options.include_usage`). Usage reports `prompt_tokens_details.cached_tokens`, the prompt tokens found in the
-prefix cache. A request the engine cannot run (bad JSON, invalid sampling values, a prompt longer than the context)
+`stream_options.include_usage`). `n` asks for several completions of one prompt (choice i samples with seed + i
+when a seed is given); they run as sibling sequences, so the prompt is computed once and the others find it in the
+prefix cache. Usage reports `prompt_tokens_details.cached_tokens`, the prompt tokens found in the prefix cache. A request the engine cannot run (bad JSON, invalid sampling values, a prompt longer than the context)
 is answered HTTP 400 with an OpenAI error body; nothing else is disturbed.
 
 The engine runs in its own thread (`EngineLoop`); request threads add sequences under its lock and read their
@@ -21,34 +22,44 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from model.errors import ModelError
-from model.requests import ReasoningSplitter, parse_chat, parse_completion
+from model.requests import ReasoningSplitter, choice_params, parse_chat, parse_completion
 
 
 class EngineLoop:
     def __init__(self, engine):
         self.engine = engine
         self.lock = threading.Condition()
-        self.queues: dict[int, queue.Queue] = {}
+        self.queues: dict[int, tuple[queue.Queue, int]] = {}  # sequence id -> (its request's queue, choice index)
         self.stopped = False
         self.error: str | None = None
         self.thread = threading.Thread(target=self._run, name="engine", daemon=True)
         self.thread.start()
 
-    def submit(self, prompt, params):
-        """-> (sequence, queue of (text, tokens, finished)); ModelError if the engine cannot take the request."""
+    def submit(self, prompt, choices: list) -> tuple[list, queue.Queue]:
+        """One sequence per SamplingParams in `choices`, all fed into one queue of (choice index, text, tokens,
+        finished) -> (sequences, queue); ModelError if the engine cannot take the request (then none is added)."""
         with self.lock:
             if self.error:
                 raise ModelError(f"the engine stopped: {self.error}")
-            seq = self.engine.add(prompt, params)
+            seqs = []
+            try:
+                for params in choices:
+                    seqs.append(self.engine.add(prompt, params))
+            except ModelError:
+                for seq in seqs:
+                    self.engine.abort(seq)
+                raise
             q: queue.Queue = queue.Queue()
-            self.queues[seq.id] = q
+            for index, seq in enumerate(seqs):
+                self.queues[seq.id] = (q, index)
             self.lock.notify()
-        return seq, q
+        return seqs, q
 
-    def cancel(self, seq) -> None:
+    def cancel(self, seqs: list) -> None:
         with self.lock:
-            self.engine.abort(seq)
-            self.queues.pop(seq.id, None)
+            for seq in seqs:
+                self.engine.abort(seq)
+                self.queues.pop(seq.id, None)
 
     def _run(self) -> None:
         while True:
@@ -61,13 +72,14 @@ class EngineLoop:
                     events = self.engine.step()
                 except Exception as e:  # a bug or out of memory: fail every request in flight, keep answering
                     self.error = f"{type(e).__name__}: {e}"
-                    for q in self.queues.values():
-                        q.put(("", [], True))
+                    for q, index in self.queues.values():
+                        q.put((index, "", [], True))
                     return
                 for seq, text, tokens in events:
-                    q = self.queues.get(seq.id)
-                    if q is not None:
-                        q.put((text, tokens, seq.is_finished))
+                    entry = self.queues.get(seq.id)
+                    if entry is not None:
+                        q, index = entry
+                        q.put((index, text, tokens, seq.is_finished))
                         if seq.is_finished:
                             del self.queues[seq.id]
 
@@ -77,10 +89,15 @@ class EngineLoop:
             self.lock.notify()
 
 
-def usage(seq) -> dict:
-    return {"prompt_tokens": seq.num_prompt, "completion_tokens": len(seq.output),
-            "total_tokens": seq.num_prompt + len(seq.output),
-            "prompt_tokens_details": {"cached_tokens": seq.num_cached}}
+def usage(seqs: list) -> dict:
+    """The prompt counted once for all choices (as OpenAI does for n > 1), their completions summed."""
+    prompt, completion = seqs[0].num_prompt, sum(len(seq.output) for seq in seqs)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": seqs[0].num_cached}}
+
+
+def finish_reason(seq) -> str:
+    return seq.finish_reason if seq.finish_reason in ("stop", "length") else "stop"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -130,7 +147,7 @@ class Handler(BaseHTTPRequestHandler):
             chat = route == "/chat/completions"
             parse = parse_chat if chat else parse_completion
             prompt, params, stream = parse(body, self.server.backend_chat, self.server.thinking)
-            seq, events = self.server.loop.submit(prompt, params)
+            seqs, events = self.server.loop.submit(prompt, choice_params(body, params))
         except ValueError as e:
             self._error(400, f"the request body is not valid JSON ({e})" if isinstance(e, json.JSONDecodeError)
                         else str(e))
@@ -140,40 +157,40 @@ class Handler(BaseHTTPRequestHandler):
             return
         try:
             if stream:
-                self._stream(seq, events, chat, body)
+                self._stream(seqs, events, chat, body)
             else:
-                self._whole(seq, events, chat)
+                self._whole(seqs, events, chat)
         except (BrokenPipeError, ConnectionResetError):
-            self.server.loop.cancel(seq)
+            self.server.loop.cancel(seqs)
 
-    def _wait(self, events: queue.Queue):
-        while True:
+    def _wait(self, events: queue.Queue, count: int):
+        """(choice index, text, tokens, finished) events until all `count` choices have finished."""
+        while count:
             item = events.get()
             yield item
-            if item[2]:
-                return
+            count -= item[3]
 
-    def _whole(self, seq, events, chat: bool) -> None:
-        for _ in self._wait(events):
+    def _whole(self, seqs: list, events, chat: bool) -> None:
+        for _ in self._wait(events, len(seqs)):
             pass
         if self.server.loop.error:
             self._error(500, f"the engine failed: {self.server.loop.error}", "server_error")
             return
         rid, created, name = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time()), self.server.model_name
-        reason = seq.finish_reason if seq.finish_reason in ("stop", "length") else "stop"
-        if chat:
-            reasoning, answer = self.server.backend_chat.parse(seq.text, thinking=self.server.thinking)
-            message = {"role": "assistant", "content": answer}
-            if reasoning:
-                message["reasoning_content"] = reasoning
-            choice = {"index": 0, "message": message, "finish_reason": reason}
-            obj = "chat.completion"
-        else:
-            choice, obj = {"index": 0, "text": seq.text, "finish_reason": reason}, "text_completion"
-        self._send(200, {"id": rid, "object": obj, "created": created, "model": name, "choices": [choice],
-                         "usage": usage(seq)})
+        choices = []
+        for index, seq in enumerate(seqs):
+            if chat:
+                reasoning, answer = self.server.backend_chat.parse(seq.text, thinking=self.server.thinking)
+                message = {"role": "assistant", "content": answer}
+                if reasoning:
+                    message["reasoning_content"] = reasoning
+                choices.append({"index": index, "message": message, "finish_reason": finish_reason(seq)})
+            else:
+                choices.append({"index": index, "text": seq.text, "finish_reason": finish_reason(seq)})
+        self._send(200, {"id": rid, "object": "chat.completion" if chat else "text_completion", "created": created,
+                         "model": name, "choices": choices, "usage": usage(seqs)})
 
-    def _stream(self, seq, events, chat: bool, body: dict) -> None:
+    def _stream(self, seqs: list, events, chat: bool, body: dict) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -188,20 +205,21 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
             self.wfile.flush()
 
-        splitter = ReasoningSplitter(self.server.backend_chat, self.server.thinking) if chat else None
+        splitters = [ReasoningSplitter(self.server.backend_chat, self.server.thinking) for _ in seqs] if chat else None
         if chat:
-            send([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
-        for text, _, finished in self._wait(events):
+            for index in range(len(seqs)):
+                send([{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+        for index, text, _, finished in self._wait(events, len(seqs)):
             if chat:
-                for key, piece in splitter.feed(text, final=finished):
-                    send([{"index": 0, "delta": {key: piece}, "finish_reason": None}])
+                for key, piece in splitters[index].feed(text, final=finished):
+                    send([{"index": index, "delta": {key: piece}, "finish_reason": None}])
             elif text:
-                send([{"index": 0, "text": text, "finish_reason": None}])
-        reason = seq.finish_reason if seq.finish_reason in ("stop", "length") else "stop"
-        last = {"index": 0, "finish_reason": reason, **({"delta": {}} if chat else {"text": ""})}
-        send([last])
+                send([{"index": index, "text": text, "finish_reason": None}])
+            if finished:  # this choice's last chunk; the others may still be running
+                send([{"index": index, "finish_reason": finish_reason(seqs[index]),
+                       **({"delta": {}} if chat else {"text": ""})}])
         if (body.get("stream_options") or {}).get("include_usage"):
-            send([], {"usage": usage(seq)})
+            send([], {"usage": usage(seqs)})
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
 

@@ -84,3 +84,36 @@ def test_plain_http_routes_errors_and_streaming(server):
                                                          "stream": True})
     pieces = [json.loads(line[6:])["choices"][0]["text"] for line in text.splitlines() if line.startswith("data: {")]
     assert "".join(pieces) == done["choices"][0]["text"]
+
+
+def test_n_choices_whole_and_streamed(server):
+    long_user = [{"role": "user", "content": " ".join(f"w{20 + i % 90}" for i in range(30))}]
+    body = {"messages": long_user, "temperature": 1.0, "max_tokens": 6, "seed": 11, "n": 3}
+    before = server.engine.prefill_tokens
+    status, text = call(server, "POST", "/chat/completions", body)
+    whole = json.loads(text)
+    assert status == 200 and [c["index"] for c in whole["choices"]] == [0, 1, 2]
+    prompt = whole["usage"]["prompt_tokens"]
+    assert server.engine.prefill_tokens - before < 2 * prompt  # siblings share the prompt's blocks, not 3x the work
+    contents = [c["message"]["content"] for c in whole["choices"]]
+    assert len(set(contents)) > 1  # seeds 11, 12, 13: not one completion three times
+    assert whole["usage"]["completion_tokens"] == sum(
+        json.loads(call(server, "POST", "/chat/completions", {**body, "n": 1, "seed": 11 + i})[1])
+        ["usage"]["completion_tokens"] for i in range(3))
+    # the same choices streamed: chunks of the three interleave, each ends with its own finish_reason
+    status, text = call(server, "POST", "/chat/completions", {**body, "stream": True,
+                                                               "stream_options": {"include_usage": True}})
+    chunks = [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: {")]
+    streamed = ["".join(c["choices"][0]["delta"].get("content") or "" for c in chunks
+                        if c["choices"] and c["choices"][0]["index"] == i) for i in range(3)]
+    assert status == 200 and streamed == contents
+    finished = [c["choices"][0]["index"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
+    assert sorted(finished) == [0, 1, 2]
+    assert chunks[-1]["usage"]["completion_tokens"] == whole["usage"]["completion_tokens"]
+    for bad in (0, 65, "3", 2.5):
+        status, text = call(server, "POST", "/chat/completions", {**body, "n": bad})
+        assert status == 400 and "n must be" in json.loads(text)["error"]["message"]
+    status, text = call(server, "POST", "/completions", {"prompt": "w7 w8 w9", "temperature": 0, "max_tokens": 4,
+                                                         "n": 2})
+    texts = [c["text"] for c in json.loads(text)["choices"]]
+    assert status == 200 and len(texts) == 2 and texts[0] == texts[1]  # greedy: the same twice
