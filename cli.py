@@ -97,6 +97,17 @@ def model_serve(path: str = typer.Argument(..., help="A checkpoint directory, or
         server.loop.stop()
 
 
+def positive_ints(value: str, option: str) -> tuple[int, ...]:
+    """'1,16' -> (1, 16); ModelError naming the option otherwise."""
+    try:
+        numbers = tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        numbers = ()
+    if not numbers or min(numbers) < 1:
+        raise ModelError(f"{option} {value!r}: give whole numbers >= 1, comma-separated, like 1,16")
+    return numbers
+
+
 @bench_app.command("engine")
 @user_errors
 def bench_engine(model: Optional[Path] = typer.Option(None, "--model", help="Checkpoint (default: the demo model)."),
@@ -111,12 +122,9 @@ def bench_engine(model: Optional[Path] = typer.Option(None, "--model", help="Che
 
     from model import bench_engine as bench
 
-    try:
-        batches = tuple(int(b) for b in batch.split(",") if b.strip())
-    except ValueError:
-        raise ModelError(f"--batch {batch!r}: give sizes like 1,16") from None
-    if not batches or min(batches) < 1 or tokens < 2:
-        raise ModelError("--batch sizes must be >= 1 and --tokens >= 2")
+    batches = positive_ints(batch, "--batch")
+    if tokens < 2:
+        raise ModelError("--tokens must be >= 2")
     with contextlib.nullcontext() if as_json else console.status("benchmarking") as status:
         progress = None if status is None else (lambda msg: status.update(msg))
         result = bench.run(model, batches, tokens, threads=threads or None, progress=progress)
@@ -159,13 +167,7 @@ def bench_cpu(batch: str = typer.Option("1,8,16,32", "--batch", help="GEMM row c
     and F.linear, and paged decode attention vs gather + SDPA."""
     from model import bench_cpu as bench
 
-    try:
-        batches = tuple(int(b) for b in batch.split(",") if b.strip())
-        contexts = tuple(int(c) for c in context.split(",") if c.strip())
-    except ValueError:
-        raise ModelError(f"--batch {batch!r} / --context {context!r}: give whole numbers like 1,16") from None
-    if not batches or not contexts or min(batches + contexts) < 1:
-        raise ModelError("--batch and --context need numbers >= 1")
+    batches, contexts = positive_ints(batch, "--batch"), positive_ints(context, "--context")
     with console.status("benchmarking the CPU kernels"):
         result = bench.run(batches, contexts, threads=threads or None)
     if as_json:
