@@ -3,7 +3,9 @@
 The proof's answer is the last `\\boxed{...}`, else an `Answer:` line, else the last "the answer is ...". Both
 answers are read with verifier.latex (never eval): an integer must match exactly, an expression must be
 equivalent (simplification, then 40-digit evaluation), and a list such as `k = 0, 1, 3` or `\\{0,1,3\\}` is
-compared as a set. Free-text answers ("all even n") are reported as unchecked, never as a mismatch.
+compared as a set. A tuple such as `(a, b) = (3, 5)` is compared entry by entry; the same entries in another order
+are left unchecked (the problem may not care about order), as are free-text answers ("all even n"): never a
+mismatch unless the values differ.
 """
 from __future__ import annotations
 
@@ -71,6 +73,8 @@ def _strip(ans: str) -> str:
     s = re.sub(r"\\[()\[\]]|\$", " ", s)
     s = re.sub(r"\\(?:boxed|fbox)\s*\{(.*)\}", r"\1", s)
     s = re.sub(r"\^\s*\{?\\circ\}?", "", s)  # degrees
+    # "(3,1,1) \text{ and } (6,2,4)": a list, not prose that ends the answer
+    s = re.sub(r"\\(?:text|mathrm|mbox)\s*\{\s*(?:and|or)\s*\}|(?<=[\d)}])\s+(?:and|or)\s+(?=[\d(\\-])", ",", s)
     s = re.sub(r"\\(?:text|textbf|textit|mathrm|mbox)\s*\{[^{}]*\}", "\0", s)
     s = re.sub(r"\\(?:,|;|!|:|quad|qquad|displaystyle|textstyle)|~|\\ ", " ", s)
     s = re.sub(r"\\(?:d|t)frac", r"\\frac", s)
@@ -99,6 +103,20 @@ def _split_list(s: str) -> list[str] | None:
     return [p.strip() for p in parts if p.strip()]
 
 
+def _tuple_entries(piece: str) -> list[str] | None:
+    """The entries of `(x, y, ...)` when the whole piece is one parenthesised tuple, else None."""
+    s = piece.strip()
+    if not (s.startswith("(") and s.endswith(")")):
+        return None
+    depth = 0
+    for i, c in enumerate(s):
+        depth += {"(": 1, ")": -1}.get(c, 0)
+        if depth == 0 and i < len(s) - 1:
+            return None  # "(a)(b)": the first parenthesis closes early
+    entries = _split_list(s[1:-1])
+    return entries if entries and len(entries) > 1 else None
+
+
 def _value(piece: str) -> sp.Expr:
     # "n = 1" and "x=\frac12" name the value; keep the right-hand side
     if re.search(r"[A-Za-z]\s*\(", piece.partition("=")[0]) and "=" in piece:
@@ -106,6 +124,9 @@ def _value(piece: str) -> sp.Expr:
     if "=" in piece:
         left, _, right = piece.rpartition("=")
         piece = right if left.strip() else piece
+    entries = _tuple_entries(piece)
+    if entries is not None:
+        return sp.Tuple(*(parse_math(e) for e in entries))
     return parse_math(piece)
 
 
@@ -123,7 +144,32 @@ def read_answer(ans: str) -> list[sp.Expr]:
     return vals
 
 
-def _equal(a: sp.Expr, b: sp.Expr) -> tuple[bool | None, str]:
+def _equal_tuples(a: sp.Tuple, b: sp.Tuple, ordered: bool) -> tuple[bool | None, str]:
+    if len(a) != len(b):
+        return False, "tuples of different lengths"
+    results = [_equal(x, y)[0] for x, y in zip(a, b)]
+    if all(r is True for r in results):
+        return True, "entry by entry"
+    if None in results:
+        return None, "could not decide"
+    if ordered:
+        return False, "entry by entry"
+    # a differing entry: a mismatch only if no reordering makes the entries equal (order may not matter)
+    unused = list(b)
+    for x in a:
+        hit = next((y for y in unused if _equal(x, y)[0] is True), None)
+        if hit is None:
+            return False, "entry by entry"
+        unused.remove(hit)
+    return None, "the same entries in another order"
+
+
+def _equal(a: sp.Expr, b: sp.Expr, ordered: bool = False) -> tuple[bool | None, str]:
+    """ordered: tuples must match in order (in a list of tuples, where (1, 2) and (2, 1) are different answers)."""
+    if isinstance(a, sp.Tuple) or isinstance(b, sp.Tuple):
+        if isinstance(a, sp.Tuple) and isinstance(b, sp.Tuple):
+            return _equal_tuples(a, b, ordered)
+        return None, "a tuple against a single value"
     if a.is_Integer and b.is_Integer:
         return a == b, "exact integer comparison"
     d = a - b
@@ -163,7 +209,7 @@ def check_answer(expected: str | None, proof: Proof | str) -> AnswerCheck:
                 ok, method = True, "set comparison"
                 for xs, ys in ((want, have), (have, want)):
                     for x in xs:
-                        hits = [_equal(x, y)[0] for y in ys]
+                        hits = [_equal(x, y, ordered=True)[0] for y in ys]
                         if True in hits:
                             continue
                         ok = None if None in hits else False

@@ -29,7 +29,17 @@ def test_final_answer_extraction():
     ("0.5", r"\boxed{\frac12}", "match"),
     ("all even n", r"\boxed{n \text{ even}}", "unchecked"),
     ("$f(x) = 2x$", r"\boxed{f(x) = 3x}", "unchecked"),
-    ("(1,1)", r"\boxed{(1,2)}", "unchecked"),
+    ("(1,1)", r"\boxed{(1,2)}", "mismatch"),
+    ("(2, 3)", r"\boxed{(3, 2)}", "unchecked"),  # the same entries in another order: order may not matter
+    ("$(a, b) = (2, \\tfrac{1}{2})$", r"Hence \boxed{(a,b)=(2,0.5)}.", "match"),
+    ("(1, 2), (2, 1)", r"\boxed{(2,1),\ (1,2)}", "match"),
+    ("(1, 2), (2, 1)", r"\boxed{(2,1),\ (1,3)}", "mismatch"),
+    ("(1, 2, 3)", r"\boxed{(1, 2)}", "mismatch"),
+    ("(3, 1, 1), (6, 2, 4)", r"\boxed{(a,b,c)=(3,1,1)\quad\text{and}\quad(a,b,c)=(6,2,4)}", "match"),
+    ("(3, 1, 1), (6, 2, 4)", r"the answer is $(3,1,1)$ and $(6,2,5)$.", "mismatch"),
+    ("2, 5", r"\boxed{n=2 \text{ or } n=5}", "match"),
+    ("(1, 2)", r"\boxed{3}", "unchecked"),  # a tuple against a single value: another notation, perhaps
+    ("(0, 1)", r"\boxed{[0, 1)}", "unchecked"),  # an interval, not a tuple
     ("7", "no final answer at all", "no_answer"),
     (None, r"\boxed{3}", "no_reference"),
     ("null", r"\boxed{3}", "no_reference"),
