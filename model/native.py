@@ -2,7 +2,8 @@
 
 Each kernel's file holds its source (model/paged_attention_cpu.py, model/cpu_gemm.py, model/cpu_layer_ops.py); one
 build compiles them all, so a fresh machine pays torch's extension build (~30 s, cached in ~/.cache/torch_extensions)
-once rather than per kernel. Without a compiler, or with PROOFLOOP_NATIVE=0, `module()` is None and callers keep their torch paths.
+once rather than per kernel. Without a compiler, or with PROOFLOOP_NATIVE=0, `module()` is None and callers keep
+their torch paths.
 """
 from __future__ import annotations
 

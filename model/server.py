@@ -6,8 +6,9 @@
 Both POST routes stream server-sent events with `"stream": true` (usage in a last chunk with
 `stream_options.include_usage`). `n` asks for several completions of one prompt (choice i samples with seed + i
 when a seed is given); they run as sibling sequences, so the prompt is computed once and the others find it in the
-prefix cache. Usage reports `prompt_tokens_details.cached_tokens`, the prompt tokens found in the prefix cache. A request the engine cannot run (bad JSON, invalid sampling values, a prompt longer than the context)
-is answered HTTP 400 with an OpenAI error body; nothing else is disturbed.
+prefix cache. Usage reports `prompt_tokens_details.cached_tokens`, the prompt tokens found in the prefix cache. A
+request the engine cannot run (bad JSON, invalid sampling values, a prompt longer than the context) is answered
+HTTP 400 with an OpenAI error body; nothing else is disturbed.
 
 The engine runs in its own thread (`EngineLoop`); request threads add sequences under its lock and read their
 events from a queue, so requests arriving at any time join the running batch between two steps.
