@@ -74,9 +74,9 @@ def model_serve(path: str = typer.Argument(..., help="A checkpoint directory, or
                 name: Optional[str] = typer.Option(None, "--name", help="Model name served (default: the "
                                                    "checkpoint directory's name).")) -> None:
     """Serve a checkpoint over an OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models)."""
-    from model.engine import Engine, default_device
-    from model.local import demo_checkpoint
-    from model.server import EngineServer
+    from model.backends.local import demo_checkpoint
+    from model.engine.engine import Engine, default_device
+    from model.serve.server import EngineServer
 
     checkpoint = demo_checkpoint() if path == "demo" else Path(path)
     with console.status(f"loading {escape(str(checkpoint))}"):
@@ -120,7 +120,7 @@ def bench_engine(model: Optional[Path] = typer.Option(None, "--model", help="Che
     saved by the prefix cache for 16 requests sharing a 512-token prefix."""
     import contextlib
 
-    from model import bench_engine as bench
+    from bench import engine as bench
 
     batches = positive_ints(batch, "--batch")
     if tokens < 2:
@@ -142,7 +142,7 @@ def bench_dsa(context: str = typer.Option("4k,16k,32k", "--context", help="Conte
               threads: int = typer.Option(1, "--threads", help="CPU threads (0: torch's default)."),
               as_json: bool = typer.Option(False, "--json", help="Print the measurements as JSON.")) -> None:
     """Time one decode step's attention: DSA (indexer + top-k + sparse MLA) vs dense MLA, at each context length."""
-    from model import bench_dsa as bench
+    from bench import dsa as bench
 
     try:
         contexts = bench.parse_context(context)
@@ -165,7 +165,7 @@ def bench_cpu(batch: str = typer.Option("1,8,16,32", "--batch", help="GEMM row c
               as_json: bool = typer.Option(False, "--json", help="Print the measurements as JSON.")) -> None:
     """Time our C++ CPU decode kernels against torch in their place: the GEMM on the demo model's shapes vs oneDNN
     and F.linear, and paged decode attention vs gather + SDPA."""
-    from model import bench_cpu as bench
+    from bench import cpu as bench
 
     batches, contexts = positive_ints(batch, "--batch"), positive_ints(context, "--context")
     with console.status("benchmarking the CPU kernels"):
@@ -184,7 +184,7 @@ def bench_kernels(quick: bool = typer.Option(False, "--quick", help="Fewer shape
     fraction of the GPU's peak. Needs CUDA; without it, checks each kernel once under the CPU interpreter."""
     import contextlib
 
-    from kernels import bench
+    from bench import kernels as bench
 
     with contextlib.nullcontext() if as_json else console.status("benchmarking kernels") as status:
         progress = None if status is None else (lambda msg: status.update(f"benchmarking {msg}"))
@@ -328,7 +328,7 @@ def prove(
     from rich.panel import Panel
     from rich.text import Text
 
-    from model.choose import backend_from_flags
+    from model.backends.choose import backend_from_flags
     from problems.sets import resolve
     from prover.config import SearchConfig
     from prover.search import Search
@@ -396,8 +396,8 @@ def verify(
     """Grade one given proof: score, and issues pinned to step numbers."""
     from rich.table import Table
 
-    from model.backend import Sampling
-    from model.choose import backend_from_flags
+    from model.backends.backend import Sampling
+    from model.backends.choose import backend_from_flags
     from problems.sets import resolve
     from verifier.grade import grade_proof
     from verifier.prompts import Templates
@@ -509,7 +509,7 @@ def grade(
     """Grade a set of proofs M times each and report agreement with the human grades (accuracy, MAE, correlations)."""
     import time
 
-    from model.choose import backend_from_flags
+    from model.backends.choose import backend_from_flags
     from prover.grade_run import GradeConfig, GradeRun, read_grades, summarize
     from prover.store import RunStore
     from report.grade_view import GradeProgress, print_summary

@@ -26,7 +26,7 @@ def load(path, device="cpu", dtype=None, keep_fp8=False):
 
 def __getattr__(name):
     if name == "Transformer":
-        from model.transformer import Transformer
+        from model.layers.transformer import Transformer
 
         return Transformer
     if name == "ModelConfig":
@@ -42,11 +42,11 @@ _layers_getattr = __getattr__
 def __getattr__(name):  # noqa: F811 - extends the one above
     """`model.Engine` and `model.SamplingParams`, imported on first use (they pull in torch)."""
     if name == "Engine":
-        from model.engine import Engine
+        from model.engine.engine import Engine
 
         return Engine
     if name == "SamplingParams":
-        from model.sequence import SamplingParams
+        from model.engine.sequence import SamplingParams
 
         return SamplingParams
     return _layers_getattr(name)

@@ -33,7 +33,7 @@ def describe(path: str | Path) -> dict:
     """A summary of the checkpoint directory at `path` (or of the GGUF file, converted once to the cache)."""
     import torch
 
-    from model.transformer import Transformer
+    from model.layers.transformer import Transformer
 
     path = Path(path)
     if path.suffix == ".gguf" and path.is_file():

@@ -20,10 +20,10 @@ import torch
 from model.config import ModelConfig
 from model.errors import ModelError
 from model.fp8_linear import FP8Linear
-from model.moe import MoE
-from model.quant import FP8, dequantize_fp8_blocks
-from model.rope import Rope
-from model.transformer import Transformer
+from model.layers.moe import MoE
+from model.layers.quant import FP8, dequantize_fp8_blocks
+from model.layers.rope import Rope
+from model.layers.transformer import Transformer
 
 LAYER = re.compile(r"^model\.layers\.(\d+)\.")
 KEEP_FLOAT32 = ("e_score_correction_bias", "indexer.weights_proj.weight")

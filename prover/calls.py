@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from model.backend import Backend, Completion, Request
+from model.backends.backend import Backend, Completion, Request
 from prover.store import RunStore
 
 

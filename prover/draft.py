@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from model.backend import Completion
+from model.backends.backend import Completion
 from verifier.scores import last_score
 
 # Heading lines such as "## Solution", "**Solution:**", "Solution", "### Self-Evaluation".

@@ -11,7 +11,7 @@ import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
-from model.backend import Backend, Completion, Request, Sampling
+from model.backends.backend import Backend, Completion, Request, Sampling
 from prover.calls import Call, CallRunner, OnEvent
 from prover.errors import ProverError
 from prover.store import RunStore

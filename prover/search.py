@@ -11,7 +11,7 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 
-from model.backend import Backend, Completion, Request, Sampling
+from model.backends.backend import Backend, Completion, Request, Sampling
 from problems.problem import Problem
 from prover.calls import Call, CallRunner, OnEvent
 from prover.candidate import Candidate, best, ranked

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from model.backend import Completion, Request
+from model.backends.backend import Completion, Request
 from prover.errors import ProverError
 
 DB_NAME = "run.sqlite"

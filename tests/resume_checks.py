@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from model.backend import Request, Sampling
-from model.remote import RemoteBackend
+from model.backends.backend import Request, Sampling
+from model.backends.remote import RemoteBackend
 from openai_server import request_key
 
 TESTS = Path(__file__).resolve().parent

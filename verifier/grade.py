@@ -1,7 +1,7 @@
 """Grading one given proof with a model: M verifications, and the meta-verifier's verdict on their issues."""
 from __future__ import annotations
 
-from model.backend import Backend, Request, Sampling
+from model.backends.backend import Backend, Request, Sampling
 from problems.problem import Problem
 from verifier.parse import apply_meta, parse_meta, parse_verification
 from verifier.proof import Proof

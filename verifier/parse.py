@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from model.backend import Completion
+from model.backends.backend import Completion
 from verifier.proof import Proof
 from verifier.scores import last_score
 from verifier.steps import locate

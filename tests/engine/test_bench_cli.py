@@ -6,8 +6,8 @@ import json
 import torch
 from typer.testing import CliRunner
 
+from bench import dsa as bench_dsa
 from cli import app
-from model import bench_dsa
 
 
 def test_sparse_step_equals_dense_when_topk_covers_the_context():
@@ -51,7 +51,7 @@ def test_importing_model_does_not_import_torch():
 
 
 def test_bench_cpu_rows_and_render():
-    from model import bench_cpu
+    from bench import cpu as bench_cpu
 
     gemm = bench_cpu.gemm_rows((2,), layers=1, repeats=1)
     attention = bench_cpu.attention_rows((40,), batch=2, layers=1, repeats=1)

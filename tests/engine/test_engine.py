@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 from tiny_models import VOCAB, hf_greedy, prompts
 
-from model.engine import Engine
+from model.engine.engine import Engine
+from model.engine.paged_cache import bytes_per_token
+from model.engine.sequence import SamplingParams
 from model.errors import ModelError
-from model.paged_cache import bytes_per_token
-from model.sequence import SamplingParams
 
 GREEDY = SamplingParams(temperature=0, max_tokens=10, ignore_eos=True)
 
@@ -113,7 +113,7 @@ def test_bad_input_is_a_clear_error_and_the_engine_keeps_working(tiny, tmp_path)
 
 
 def test_fast_path_without_the_native_kernel_matches_transformers(tiny, monkeypatch):
-    from model import paged_attention_cpu
+    from kernels.cpu import paged_attention as paged_attention_cpu
 
     monkeypatch.setattr(paged_attention_cpu, "usable", lambda device, dtype: False)  # gather + SDPA instead
     path, hf = tiny["llama"]

@@ -1,11 +1,11 @@
 """The local backend: chat requests on the engine, shared prefixes, per-request errors, reasoning split."""
 from __future__ import annotations
 
-from model.backend import Request, Sampling
-from model.chat import ChatFormat
-from model.engine import Engine
-from model.local import LocalBackend
-from model.requests import ReasoningSplitter
+from model.backends.backend import Request, Sampling
+from model.backends.local import LocalBackend
+from model.engine.chat import ChatFormat
+from model.engine.engine import Engine
+from model.serve.requests import ReasoningSplitter
 
 PROOF = "w30 w31 w32 w33 w34 w35 w36 w37 w38 w39 w40 w41 w42 w43 w44 w45 w46 w47 w48 w49"
 

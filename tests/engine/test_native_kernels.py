@@ -4,7 +4,9 @@ last panel, odd block sizes, grouped heads). Skipped where the extension cannot 
 import pytest
 import torch
 
-from model import cpu_gemm, native, paged_attention_cpu
+from kernels.cpu import build as native
+from kernels.cpu import gemm as cpu_gemm
+from kernels.cpu import paged_attention as paged_attention_cpu
 
 gemm = cpu_gemm.kernel()
 attention = paged_attention_cpu.kernel()
@@ -65,7 +67,7 @@ def test_paged_decode_matches_attention(d, block_size):
 
 @pytest.mark.skipif(attention is None, reason="no compiler for the C++ kernels")
 def test_fused_decode_ops_match_torch():
-    from model.fast_gqa import rotate_half_pairs
+    from model.layers.fast_gqa import rotate_half_pairs
 
     ops = native.module()
     gen = torch.Generator().manual_seed(3)
@@ -110,8 +112,8 @@ def test_engine_on_the_kernels_own_shapes_matches_transformers(tmp_path):
     import transformers as tf
     from tiny_models import BASE, byte_tokenizer, hf_greedy, prompts, spread
 
-    from model.engine import Engine
-    from model.sequence import SamplingParams
+    from model.engine.engine import Engine
+    from model.engine.sequence import SamplingParams
 
     torch.manual_seed(5)
     hf = tf.LlamaForCausalLM(tf.LlamaConfig(**{**BASE, "hidden_size": 256}, num_key_value_heads=2)).eval()

@@ -7,11 +7,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from model.backend import Request, Sampling
-from model.engine import Engine
-from model.local import LocalBackend
-from model.remote import RemoteBackend
-from model.server import EngineServer
+from model.backends.backend import Request, Sampling
+from model.backends.local import LocalBackend
+from model.backends.remote import RemoteBackend
+from model.engine.engine import Engine
+from model.serve.server import EngineServer
 
 USER = [{"role": "user", "content": "w10 w11 w12 w13 w14 w15 w16 w17 w18 w19 w20"}]
 

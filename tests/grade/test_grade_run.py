@@ -3,7 +3,7 @@ and truncated gradings, reuse of finished gradings, and the summary's metrics (f
 import pytest
 
 from fake_grader import respond
-from model.backend import Completion
+from model.backends.backend import Completion
 from problems.problem import Problem
 from prover.errors import ProverError
 from prover.grade_run import GradeConfig, GradeRun, ItemGrade, Grading, parse_grading, read_grades, summarize

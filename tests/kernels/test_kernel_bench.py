@@ -5,7 +5,7 @@ import pytest
 import torch
 from rich.console import Console
 
-from kernels import bench
+from bench import kernels as bench
 
 
 @pytest.mark.parametrize("name,key", [("NVIDIA H100 80GB HBM3", "H100"), ("NVIDIA H100 PCIe", "H100 PCIe"),

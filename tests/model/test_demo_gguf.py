@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 import model
 from cli import app
-from model.chat import ChatFormat
+from model.engine.chat import ChatFormat
 
 MESSAGES = [{"role": "user", "content": "Prove that the sum of two odd numbers is even."}]
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from model.fp8_linear import FP8Linear
 
 import kernels
 import kernels.ops
 import model
-from model.cache import ContiguousCache
-from model.fp8_linear import FP8Linear
-from model.quant import quantize_fp8_blocks
+from model.layers.cache import ContiguousCache
+from model.layers.quant import quantize_fp8_blocks
 
 # Each family's kernels: those every model uses, then the attention's and the feed-forward's.
 EXPECTED = {

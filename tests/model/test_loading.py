@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 
 import model
 from model.errors import ModelError
-from model.quant import FP8, dequantize_fp8_blocks, quantize_fp8_blocks
+from model.layers.quant import FP8, dequantize_fp8_blocks, quantize_fp8_blocks
 
 
 def copy_checkpoint(src, dst):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import model
-from model.cache import ContiguousCache
+from model.layers.cache import ContiguousCache
 
 FAMILIES = ["deepseek_v3", "deepseek_v32", "deepseek_v2", "deepseek_v2_grouped", "llama", "llama3", "qwen2"]
 

@@ -4,8 +4,8 @@ import threading
 
 import pytest
 
-from model.backend import Request, Sampling
-from model.remote import RemoteBackend
+from model.backends.backend import Request, Sampling
+from model.backends.remote import RemoteBackend
 
 
 def ask(text: str, **sampling) -> Request:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from model.backend import Request
+from model.backends.backend import Request
+from model.backends.remote import RemoteBackend, normalise_endpoint, parse_retry_after, split_reasoning
 from model.errors import ModelError
-from model.remote import RemoteBackend, normalise_endpoint, parse_retry_after, split_reasoning
 
 SERVER = Path(__file__).resolve().parents[1] / "openai_server.py"
 
@@ -157,7 +157,7 @@ def test_stream_parsing_details():
 
 
 def test_stream_error_event_is_retried_and_garbage_is_not():
-    from model import remote
+    from model.backends import remote
 
     b = RemoteBackend("http://h", "m")
     with pytest.raises(remote._Retry, match="overloaded"):

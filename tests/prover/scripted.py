@@ -1,7 +1,7 @@
 """An in-process Backend that answers with a responder function; counts what it was asked."""
 from __future__ import annotations
 
-from model.backend import Completion, Request
+from model.backends.backend import Completion, Request
 
 
 class ScriptedBackend:

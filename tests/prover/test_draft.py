@@ -1,4 +1,4 @@
-from model.backend import Completion
+from model.backends.backend import Completion
 from prover.draft import parse_draft
 
 

@@ -1,4 +1,4 @@
-from model.backend import Completion
+from model.backends.backend import Completion
 from verifier.parse import apply_meta, parse_meta, parse_verification
 from verifier.scores import boxed_values, last_score, parse_score
 from verifier.steps import segment

@@ -28,7 +28,7 @@ class FakeGraderBackend:
 
     def generate(self, requests, on_result=None):
         from fake_grader import respond
-        from model.backend import Completion
+        from model.backends.backend import Completion
 
         out = []
         for i, r in enumerate(requests):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from model.backend import Completion, Request, Sampling
+from model.backends.backend import Completion, Request, Sampling
 from problems.problem import Problem
 from prover.candidate import Candidate
 from prover.store import RunStore

@@ -26,12 +26,12 @@ import torch
 from torch import nn
 
 import kernels
-from model.cache import LayerCache
 from model.config import ModelConfig
 from model.fp8_linear import linear_weight
-from model.indexer import Indexer
-from model.norm import RMSNorm
-from model.rope import Rope, rotate, softmax_scale_mscale
+from model.layers.cache import LayerCache
+from model.layers.indexer import Indexer
+from model.layers.norm import RMSNorm
+from model.layers.rope import Rope, rotate, softmax_scale_mscale
 
 
 class MLA(nn.Module):

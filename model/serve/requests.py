@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from model.engine.sequence import SamplingParams
 from model.errors import ModelError
-from model.sequence import SamplingParams
 
 THINK, END_THINK = "<think>", "</think>"
 

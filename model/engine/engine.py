@@ -16,14 +16,14 @@ from typing import Iterator
 
 import torch
 
-from model.block_manager import BlockManager
+from model.engine.block_manager import BlockManager
+from model.engine.model_runner import ModelRunner
+from model.engine.paged_cache import PagedCache, blocks_for_budget
+from model.engine.sampler import sample
+from model.engine.scheduler import Scheduler
+from model.engine.sequence import SamplingParams, Sequence
+from model.engine.textcodec import TextCodec
 from model.errors import ModelError
-from model.model_runner import ModelRunner
-from model.paged_cache import PagedCache, blocks_for_budget
-from model.sampler import sample
-from model.scheduler import Scheduler
-from model.sequence import SamplingParams, Sequence
-from model.textcodec import TextCodec
 
 HALF = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
@@ -103,8 +103,8 @@ class Engine:
         self.model = load(self.path, device=self.device, dtype=self.dtype)
         fast_gqa = None
         if fast:  # the same math, faster: fused GQA projections, weights packed for oneDNN on CPU
-            from model.cpu_linear import available, pack_linears
-            from model.fast_gqa import FastGQA
+            from model.layers.cpu_linear import available, pack_linears
+            from model.layers.fast_gqa import FastGQA
 
             pack = self.device.type == "cpu" and self.dtype == torch.float32 and available()
             if FastGQA.supports(self.model):

@@ -7,9 +7,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from model.cache import LayerCache
 from model.config import ModelConfig
-from model.rope import Rope, rotate
+from model.layers.cache import LayerCache
+from model.layers.rope import Rope, rotate
 
 
 class GQA(nn.Module):

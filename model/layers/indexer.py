@@ -19,7 +19,7 @@ from torch import nn
 
 import kernels
 from model.config import ModelConfig
-from model.rope import rotate
+from model.layers.rope import rotate
 
 QUANT_BLOCK = 128
 

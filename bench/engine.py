@@ -20,7 +20,7 @@ def _prompts(batch: int, length: int, vocab: int, seed: int) -> list[list[int]]:
 
 def _ours(engine, prompts: list[list[int]], n: int) -> tuple[int, float]:
     """(decode tokens, seconds) from the step where every sequence has its first token to the end."""
-    from model.sequence import SamplingParams
+    from model.engine.sequence import SamplingParams
 
     seqs = [engine.add(p, SamplingParams(temperature=0, max_tokens=n, ignore_eos=True)) for p in prompts]
     while not all(s.output for s in seqs):
@@ -67,7 +67,7 @@ def prefix_sharing(engine, prefix_len: int = 512, requests: int = 16, suffix_len
     vocab = engine.model.config.vocab_size
     prefix = _prompts(1, prefix_len, vocab, 1234)[0]
     suffixes = _prompts(requests, suffix_len, vocab, 4321)
-    from model.sequence import SamplingParams
+    from model.engine.sequence import SamplingParams
 
     before = engine.prefill_tokens
     outs = engine.generate([prefix + s for s in suffixes], SamplingParams(temperature=0, max_tokens=1, ignore_eos=True))
@@ -83,8 +83,8 @@ def run(model: str | Path | None = None, batches: tuple[int, ...] = (1, 16), tok
     other)."""
     from transformers import AutoModelForCausalLM
 
-    from model.engine import Engine
-    from model.local import demo_checkpoint
+    from model.backends.local import demo_checkpoint
+    from model.engine.engine import Engine
 
     if threads:
         torch.set_num_threads(threads)

@@ -23,7 +23,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from model.errors import ModelError
-from model.requests import ReasoningSplitter, choice_params, parse_chat, parse_completion
+from model.serve.requests import ReasoningSplitter, choice_params, parse_chat, parse_completion
 
 
 class EngineLoop:
@@ -231,7 +231,7 @@ class EngineServer(ThreadingHTTPServer):
 
     def __init__(self, engine, host: str = "127.0.0.1", port: int = 8000, model_name: str | None = None,
                  thinking: bool = True, verbose: bool = False):
-        from model.chat import ChatFormat
+        from model.engine.chat import ChatFormat
 
         super().__init__((host, port), Handler)
         self.engine, self.thinking, self.verbose = engine, thinking, verbose

@@ -19,7 +19,9 @@ def module():
     if not _tried:
         _tried = True
         if os.environ.get("PROOFLOOP_NATIVE", "1") != "0":
-            from model import cpu_gemm, cpu_layer_ops, paged_attention_cpu
+            from kernels.cpu import gemm as cpu_gemm
+            from kernels.cpu import layer_ops as cpu_layer_ops
+            from kernels.cpu import paged_attention as paged_attention_cpu
 
             try:
                 from torch.utils.cpp_extension import load_inline

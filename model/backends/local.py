@@ -11,9 +11,9 @@ import threading
 import time
 from pathlib import Path
 
-from model.backend import Completion, OnResult, Request, Sampling
+from model.backends.backend import Completion, OnResult, Request, Sampling
+from model.engine.sequence import SamplingParams
 from model.errors import ModelError
-from model.sequence import SamplingParams
 
 
 def demo_checkpoint() -> Path:
@@ -32,7 +32,7 @@ def sampling_params(s: Sampling, stop_token_ids: tuple[int, ...] = ()) -> Sampli
 
 class LocalBackend:
     def __init__(self, engine, thinking: bool = True):
-        from model.chat import ChatFormat
+        from model.engine.chat import ChatFormat
 
         self.engine = engine
         self.thinking = thinking
@@ -42,7 +42,7 @@ class LocalBackend:
 
     @classmethod
     def from_path(cls, path: str | Path | None, **engine_options) -> "LocalBackend":
-        from model.engine import Engine
+        from model.engine.engine import Engine
 
         return cls(Engine(path if path is not None else demo_checkpoint(), **engine_options))
 

@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from model import native, paged_attention_cpu
-from model.cpu_linear import PackedLinear
+from kernels.cpu import build as native
+from kernels.cpu import paged_attention as paged_attention_cpu
+from model.layers.cpu_linear import PackedLinear
 
 
 def _fused(linears: list[nn.Linear], batch_hint: int, pack: bool) -> nn.Linear:

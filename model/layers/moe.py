@@ -21,7 +21,7 @@ from torch import nn
 
 import kernels
 from model.config import ModelConfig
-from model.mlp import MLP
+from model.layers.mlp import MLP
 
 
 class Gate(nn.Module):

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections import deque
 
-from model.block_manager import BlockManager
-from model.sequence import Sequence, Status
+from model.engine.block_manager import BlockManager
+from model.engine.sequence import Sequence, Status
 
 
 class Scheduler:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from model.sequence import Sequence
+from model.engine.sequence import Sequence
 
 
 @dataclass

@@ -13,14 +13,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from model.cache import LayerCache
 from model.config import ModelConfig
-from model.gqa import GQA
-from model.mla import MLA
-from model.mlp import MLP
-from model.moe import MoE
-from model.norm import RMSNorm
-from model.rope import Rope
+from model.layers.cache import LayerCache
+from model.layers.gqa import GQA
+from model.layers.mla import MLA
+from model.layers.mlp import MLP
+from model.layers.moe import MoE
+from model.layers.norm import RMSNorm
+from model.layers.rope import Rope
 
 
 class Block(nn.Module):

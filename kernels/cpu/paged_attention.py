@@ -269,7 +269,7 @@ FUNCTIONS = ["paged_decode", "rope_store_decode"]
 
 def kernel():
     """The compiled `paged_decode(q, kpool, vpool, blocks, lens, block_size, scale)`, or None if unavailable."""
-    from model import native
+    from kernels.cpu import build as native
 
     mod = native.module()
     return None if mod is None else mod.paged_decode

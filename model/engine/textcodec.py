@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from model.engine.sequence import Sequence
 from model.errors import ModelError
-from model.sequence import Sequence
 
 
 class TextCodec:

@@ -28,8 +28,8 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from .backend import Completion, OnResult, Request
-from .errors import ModelError
+from model.backends.backend import Completion, OnResult, Request
+from model.errors import ModelError
 
 log = logging.getLogger(__name__)
 

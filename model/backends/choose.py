@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from model.backend import Backend
+from model.backends.backend import Backend
 from model.errors import ModelError
 
 
@@ -13,7 +13,7 @@ def backend_from_flags(endpoint: str | None = None, model: str | None = None, ap
     if endpoint and local:
         raise ModelError("give either --endpoint (a server) or --local (a checkpoint), not both")
     if endpoint:
-        from model.remote import RemoteBackend
+        from model.backends.remote import RemoteBackend
 
         backend = RemoteBackend.from_env(endpoint=endpoint, model=model, api_key=api_key,
                                          concurrency=concurrency, timeout=timeout)
@@ -25,7 +25,7 @@ def backend_from_flags(endpoint: str | None = None, model: str | None = None, ap
 
 def local_backend(path: str | None) -> Backend:
     try:
-        from model.local import LocalBackend  # the in-process engine
+        from model.backends.local import LocalBackend  # the in-process engine
     except ImportError:
         raise ModelError("the local engine is not available in this build yet; point --endpoint at an "
                          "OpenAI-compatible server (vLLM, SGLang) and give --model") from None

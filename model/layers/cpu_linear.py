@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from model import cpu_gemm
+from kernels.cpu import gemm as cpu_gemm
 
 DECODE_ROWS = 32  # up to this many rows our kernel is faster than oneDNN; beyond, oneDNN's blocking wins
 

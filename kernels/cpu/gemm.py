@@ -155,7 +155,7 @@ def pack(weight: torch.Tensor) -> torch.Tensor:
 
 def kernel():
     """The compiled `panel_linear(x, panels, N)`, or None where there is no compiler or no AVX-512."""
-    from model import native
+    from kernels.cpu import build as native
 
     mod = native.module()
     if mod is None or not mod.panel_gemm_supported():

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from model.paged_cache import PagedCache
-from model.sequence import Sequence
-from model.transformer import Transformer
+from model.engine.paged_cache import PagedCache
+from model.engine.sequence import Sequence
+from model.layers.transformer import Transformer
 
 
 class ModelRunner:

@@ -29,7 +29,7 @@ def _best_ms(fn, repeats: int) -> float:
 
 
 def gemm_rows(batches: tuple[int, ...], layers: int, repeats: int) -> list[dict]:
-    from model import cpu_gemm
+    from kernels.cpu import gemm as cpu_gemm
 
     kernel = cpu_gemm.kernel()
     rows = []
@@ -54,7 +54,7 @@ def gemm_rows(batches: tuple[int, ...], layers: int, repeats: int) -> list[dict]
 
 def attention_rows(contexts: tuple[int, ...], batch: int, layers: int, repeats: int, heads: int = 9,
                    kv_heads: int = 3, head_dim: int = 64, block_size: int = 16) -> list[dict]:
-    from model import paged_attention_cpu
+    from kernels.cpu import paged_attention as paged_attention_cpu
 
     kernel = paged_attention_cpu.kernel()
     rows = []

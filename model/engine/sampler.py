@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from model.sequence import Sequence
+from model.engine.sequence import Sequence
 
 
 def filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:

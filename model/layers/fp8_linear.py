@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import kernels
-from model.quant import dequantize_fp8_blocks
+from model.layers.quant import dequantize_fp8_blocks
 
 GEMM_BLOCK = 128  # the block size kernels.fp8_gemm takes
 

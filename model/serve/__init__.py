@@ -1,0 +1,1 @@
+"""The OpenAI-compatible HTTP server over the local engine, and the reading of its request bodies."""
