@@ -1,9 +1,9 @@
 """`proofloop bench cpu`: our C++ decode kernels against what torch does in their place, same shapes, same run.
 
-- GEMM: `panel_linear` (model/cpu_gemm.py) against oneDNN with the weight packed once (what the engine used before)
-  and against plain `F.linear`, on the demo model's projection shapes. Each timing runs over `layers` distinct weights
-  in turn, as a decode step does, so they stream from memory rather than sit in cache.
-- Attention: `paged_decode` (model/paged_attention_cpu.py) against gathering each row's blocks and running
+- GEMM: `panel_linear` (kernels/cpu/panel_gemm.cpp) against oneDNN with the weight packed once (what the engine used
+  before) and against plain `F.linear`, on the demo model's projection shapes. Each timing runs over `layers` distinct
+  weights in turn, as a decode step does, so they stream from memory rather than sit in cache.
+- Attention: `paged_decode` (kernels/cpu/paged_attention.cpp) against gathering each row's blocks and running
   `scaled_dot_product_attention`, the engine's torch path, over distinct per-layer pools for the same reason.
 """
 from __future__ import annotations

@@ -3,7 +3,7 @@
 `F.linear` re-lays out the weight for the GEMM on every call; a decode step calls each small projection once per
 token, so that repacking is a large part of its time (2-3x at batch 16, and for the 49k-row lm_head). Packing once
 when the engine starts removes it, as a CPU inference server does. Decode-sized inputs (up to 32 rows) go to our own
-AVX-512 kernel instead (model/cpu_gemm.py, 1.1-1.5x oneDNN there), whose packed copy is kept beside oneDNN's: oneDNN
+AVX-512 kernel instead (kernels/cpu/gemm.py, 1.1-1.5x oneDNN there), whose packed copy is kept beside oneDNN's: oneDNN
 stays faster for prefill chunks. The module keeps the original `weight` too: some layers read it directly (MLA's
 absorbed attention reads kv_b_proj.weight).
 """

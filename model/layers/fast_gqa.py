@@ -1,11 +1,11 @@
-"""A decode-friendly forward for dense GQA models (Llama, Qwen2), the same math as model/gqa.py + model/mlp.py.
+"""A decode-friendly forward for dense GQA models (Llama, Qwen2), the same math as gqa.py + mlp.py.
 
 What it changes, for speed only: q/k/v are one matmul and gate/up another (weights concatenated once, packed for the
-CPU GEMMs, model/cpu_linear.py), RoPE angles are computed once per step instead of once per layer, and attention runs
+CPU GEMMs, cpu_linear.py), RoPE angles are computed once per step instead of once per layer, and attention runs
 through `scaled_dot_product_attention` on the paged cache's gathered keys. A decode step on CPU goes through C++ ops
 instead: RoPE, the cache write and attention that reads the cache in place in one call
-(model/paged_attention_cpu.py), and the residual adds fused into the norms (model/cpu_layer_ops.py). The norms and
-the other weights are the model's own modules. Parity with transformers is tested through the engine.
+(kernels/cpu/paged_attention.cpp), and the residual adds fused into the norms (kernels/cpu/layer_ops.cpp). The norms
+and the other weights are the model's own modules. Parity with transformers is tested through the engine.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kernels.cpu import build as native
+from kernels.cpu import build
 from kernels.cpu import paged_attention as paged_attention_cpu
 from model.layers.cpu_linear import PackedLinear
 
@@ -51,7 +51,7 @@ class FastGQA:
         self.n_heads, self.n_kv_heads, self.head_dim = attn.n_heads, attn.n_kv_heads, attn.head_dim
         weight = attn.o_proj.weight
         # decode on CPU: the C++ ops (RoPE + cache write + attention in place, fused norms); else the torch path
-        self.ops = native.module() if paged_attention_cpu.usable(weight.device, weight.dtype) else None
+        self.ops = build.module() if paged_attention_cpu.usable(weight.device, weight.dtype) else None
         self.calls = None  # per layer, the bound forwards `hidden` calls; built on first use, after the engine packs
 
     def _calls(self) -> list[tuple]:

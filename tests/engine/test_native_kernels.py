@@ -1,10 +1,10 @@
-"""The C++ CPU kernels (model/native.py) against torch on the same inputs: the decode GEMM over packed panels and
+"""The C++ CPU kernels (kernels/cpu/build.py) against torch on the same inputs: the decode GEMM over packed panels and
 paged decode attention, on the shapes and edges the engine gives them (ragged row counts and lengths, a partial
 last panel, odd block sizes, grouped heads). Skipped where the extension cannot be built."""
 import pytest
 import torch
 
-from kernels.cpu import build as native
+from kernels.cpu import build
 from kernels.cpu import gemm as cpu_gemm
 from kernels.cpu import paged_attention as paged_attention_cpu
 
@@ -69,7 +69,7 @@ def test_paged_decode_matches_attention(d, block_size):
 def test_fused_decode_ops_match_torch():
     from model.layers.fast_gqa import rotate_half_pairs
 
-    ops = native.module()
+    ops = build.module()
     gen = torch.Generator().manual_seed(3)
     b, h, kv, d, block_size = 3, 4, 2, 64, 4
     x, delta, weight = torch.randn(b, 96, generator=gen), torch.randn(b, 96, generator=gen), torch.rand(96) + 0.5
@@ -130,7 +130,7 @@ def test_engine_on_the_kernels_own_shapes_matches_transformers(tmp_path):
 
 @pytest.mark.skipif(attention is None, reason="no compiler for the C++ kernels")
 def test_out_of_range_cache_addresses_are_refused_not_read():
-    ops = native.module()
+    ops = build.module()
     kpool, vpool = torch.zeros(8, 1, 64), torch.zeros(8, 1, 64)
     q, lens = torch.zeros(1, 2, 64), torch.tensor([3])
     with pytest.raises(RuntimeError, match="block id outside the pool"):

@@ -1,12 +1,8 @@
-"""The rest of a dense decode layer's work between its GEMMs on CPU, fused in C++: residual add + RMSNorm, SiLU * up.
-
-Through torch, a decode layer's norms, residual adds, RoPE, cache write and activation were ~25 small ops, ~6 ms of
-a 35 ms step at batch 16 for the demo model. With these two and `rope_store_decode` (model/paged_attention_cpu.py)
-they are three calls a layer. Float32 only; built with the other C++ kernels (model/native.py).
-"""
-from __future__ import annotations
-
-SOURCE = r"""
+// The rest of a dense decode layer's work between its GEMMs on CPU, fused: residual add + RMSNorm, SiLU * up.
+//
+// Through torch, a decode layer's norms, residual adds, RoPE, cache write and activation were ~25 small ops, ~6 ms
+// of a 35 ms step at batch 16 for the demo model. With these two and `rope_store_decode` (paged_attention.cpp) they
+// are three calls a layer. Float32 only; built with the other CPU kernels (kernels/cpu/build.py).
 #include <torch/extension.h>
 #include <cmath>
 
@@ -56,6 +52,3 @@ torch::Tensor silu_mul(torch::Tensor gate_up) {
   }
   return out;
 }
-"""
-
-FUNCTIONS = ["add_rms_norm_", "silu_mul"]
