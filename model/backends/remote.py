@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from model.backends.backend import Completion, OnResult, Request
 from model.errors import ModelError
+from model.reasoning import split_reasoning
 
 log = logging.getLogger(__name__)
 
@@ -71,24 +72,6 @@ def normalise_endpoint(endpoint: str) -> str:
     host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{host}{port}{path}"  # user:password@ dropped: never shown, never sent
-
-
-def split_reasoning(content: str, finish_reason: str | None) -> tuple[str, str]:
-    """Split `<think>...</think>` out of a completion's content -> (answer, reasoning).
-
-    Handles a full block, a closing tag without its opening one (chat templates that put `<think>` in the prompt),
-    and a leading `<think>` never closed because the completion ran out of tokens.
-    """
-    close = content.find("</think>")
-    if close >= 0:
-        head, tail = content[:close], content[close + len("</think>"):]
-        opened = head.find("<think>")
-        before, reasoning = (head[:opened], head[opened + len("<think>"):]) if opened >= 0 else ("", head)
-        return (before + tail).lstrip(), reasoning.strip()
-    stripped = content.lstrip()
-    if stripped.startswith("<think>") and finish_reason == "length":
-        return "", stripped[len("<think>"):].strip()
-    return content, ""
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -456,7 +439,7 @@ class RemoteBackend:
     @staticmethod
     def _completion(content: str, reasoning: str, finish: str | None, usage: dict | None) -> Completion:
         finish = finish or "stop"
-        text, inline = split_reasoning(content, finish)
+        inline, text = split_reasoning(content, cut_off=finish == "length")
         reasoning = "\n".join(r for r in (reasoning.strip(), inline) if r)
         prompt, cached, completion = _usage(usage)
         return Completion(text=text.lstrip() if reasoning else text, reasoning=reasoning,

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from model.engine.tokenizer import Tokenizer
 from model.errors import ModelError
+from model.reasoning import END_THINK, THINK, split_reasoning
 
 BOS, EOS = "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"
 USER, ASSISTANT = "<｜User｜>", "<｜Assistant｜>"
-THINK, END_THINK = "<think>", "</think>"
 
 
 def encode_deepseek_v32(messages: list[dict], thinking: bool = True, add_generation_prompt: bool = True,
@@ -81,19 +81,6 @@ def render_template(template: str, messages: list[dict], add_generation_prompt: 
         raise ModelError(f"chat template: cannot render ({e})") from e
 
 
-def split_reasoning(completion: str, thinking: bool = True) -> tuple[str, str]:
-    """(reasoning, answer) of a completion whose prompt ended with `<think>` (thinking) or `</think>`.
-
-    A thinking completion without `</think>` was cut off while reasoning: all of it is reasoning."""
-    text = completion.removesuffix(EOS)
-    if not thinking:
-        return "", text
-    if END_THINK not in text:
-        return text.removeprefix(THINK), ""
-    reasoning, _, answer = text.partition(END_THINK)
-    return reasoning.removeprefix(THINK).strip("\n"), answer.lstrip("\n")
-
-
 @dataclass
 class ChatFormat:
     """How one checkpoint turns messages into tokens."""
@@ -120,10 +107,12 @@ class ChatFormat:
         return self.tokenizer.encode(self.prompt(messages, thinking))
 
     def parse(self, completion: str, thinking: bool = True) -> tuple[str, str]:
+        """(reasoning, answer); with thinking the prompt ended with `<think>`, so the completion starts inside it."""
+        text = completion.removesuffix(EOS)
         if self.kind == "deepseek_v32":
-            return split_reasoning(completion, thinking)
-        if THINK in completion or END_THINK in completion:
-            return split_reasoning(completion, True)
+            return split_reasoning(text, started=True) if thinking else ("", text)
+        if THINK in text or END_THINK in text:
+            return split_reasoning(text, started=True)
         return "", completion
 
     @property

@@ -22,7 +22,7 @@ from model.engine.paged_cache import PagedCache, blocks_for_budget
 from model.engine.sampler import sample
 from model.engine.scheduler import Scheduler
 from model.engine.sequence import SamplingParams, Sequence
-from model.engine.textcodec import TextCodec
+from model.engine.tokenizer import Tokenizer
 from model.errors import ModelError
 
 HALF = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -61,7 +61,7 @@ def checkpoint_dtype(path: Path, device: torch.device) -> torch.dtype:
     return torch.float32 if device.type == "cpu" else dtype
 
 
-def eos_ids(path: Path, codec: TextCodec | None) -> set[int]:
+def eos_ids(path: Path, codec: Tokenizer | None) -> set[int]:
     """End-of-sequence ids from generation_config.json, config.json and tokenizer_config.json's eos_token."""
     ids: set[int] = set()
     try:
@@ -118,7 +118,7 @@ class Engine:
         self.blocks = BlockManager(num_blocks, block_size)
         self.scheduler = Scheduler(self.blocks, max_batch, chunk_tokens)
         self.runner = ModelRunner(self.model, self.cache, fast_gqa)
-        self.codec = TextCodec.from_checkpoint(self.path)
+        self.codec = Tokenizer.optional(self.path)
         self.eos = eos_ids(self.path, self.codec)
         self.prefill_tokens = 0  # tokens that went through the model as prompt (not decode), over the engine's life
 
@@ -133,7 +133,7 @@ class Engine:
         if isinstance(prompt, str):
             if self.codec is None:
                 raise ModelError(f"{self.path}: no tokenizer.json, so prompts must be lists of token ids")
-            return self.codec.encode(prompt)
+            return self.codec.encode(prompt, special=True)
         return [int(t) for t in prompt]
 
     def add(self, prompt: list[int] | str, sampling: SamplingParams, index: int = 0) -> Sequence:
@@ -217,7 +217,7 @@ class Engine:
         """Text held back by incremental decoding (an incomplete character), now that the output is complete."""
         if self.codec is None:
             return ""
-        full = self.codec.decode(seq.output)
+        full = self.codec.decode(seq.output, skip_special_tokens=True)
         extra = full[len(seq.text):] if full.startswith(seq.text) else ""
         seq.text += extra
         return extra

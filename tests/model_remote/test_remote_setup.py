@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from model.backends.backend import Request
-from model.backends.remote import RemoteBackend, normalise_endpoint, parse_retry_after, split_reasoning
+from model.backends.remote import RemoteBackend, normalise_endpoint, parse_retry_after
+from model.reasoning import split_reasoning
 from model.errors import ModelError
 
 SERVER = Path(__file__).resolve().parents[1] / "openai_server.py"
@@ -41,7 +42,8 @@ def test_bad_endpoint(bad):
     ("No reasoning here.", "stop", ("No reasoning here.", "")),
 ])
 def test_split_reasoning(content, finish, expected):
-    assert split_reasoning(content, finish) == expected
+    reasoning, answer = split_reasoning(content, cut_off=finish == "length")
+    assert (answer, reasoning) == expected
 
 
 def test_parse_retry_after():
