@@ -1,8 +1,10 @@
-"""Text generation: the Backend contract, the remote client, and the local engine.
+"""Text generation, in rooms: `backends/` (the Backend contract, the remote client, the local backend), `engine/`
+(the local engine), `serve/` (its OpenAI-compatible server), `layers/` (the model's layers); config, loader, GGUF
+import, checkpoint info and errors at this level.
 
 `model.load(path, device, dtype) -> Transformer` builds a local model from a checkpoint directory. Imports here stay
-light (no torch, no transformers): the proving loop imports `model.backend`; `Transformer` and `ModelConfig` are
-importable from here too, loaded on first use.
+light (no torch, no transformers): the proving loop imports `model.backends.backend`; `Transformer`, `ModelConfig`,
+`Engine` and `SamplingParams` are importable from here too, loaded on first use.
 """
 from __future__ import annotations
 
@@ -24,29 +26,18 @@ def load(path, device="cpu", dtype=None, keep_fp8=False):
     return _load(path, device=device, dtype=dtype or torch.float32, keep_fp8=keep_fp8)
 
 
+_LAZY = {  # name -> module; these pull in torch, so they load on first use
+    "Transformer": "model.layers.transformer",
+    "ModelConfig": "model.config",
+    "Engine": "model.engine.engine",
+    "SamplingParams": "model.engine.sequence",
+}
+
+
 def __getattr__(name):
-    if name == "Transformer":
-        from model.layers.transformer import Transformer
+    """`model.Transformer`, `model.ModelConfig`, `model.Engine` and `model.SamplingParams`, imported on first use."""
+    if name in _LAZY:
+        import importlib
 
-        return Transformer
-    if name == "ModelConfig":
-        from model.config import ModelConfig
-
-        return ModelConfig
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'model' has no attribute {name!r}")
-
-
-_layers_getattr = __getattr__
-
-
-def __getattr__(name):  # noqa: F811 - extends the one above
-    """`model.Engine` and `model.SamplingParams`, imported on first use (they pull in torch)."""
-    if name == "Engine":
-        from model.engine.engine import Engine
-
-        return Engine
-    if name == "SamplingParams":
-        from model.engine.sequence import SamplingParams
-
-        return SamplingParams
-    return _layers_getattr(name)

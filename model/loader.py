@@ -4,7 +4,7 @@
   `*.safetensors` in the directory;
 - FP8: an e4m3 weight comes with `<name>_scale_inv`, one float per 128x128 block (the block from
   quantization_config); it is dequantized to `dtype`, or with keep_fp8 held as is in an FP8Linear;
-- the routed experts of each MoE layer are stacked for kernels.fused_moe (model/moe.py);
+- the routed experts of each MoE layer are stacked for kernels.fused_moe (model/layers/moe.py);
 - multi-token-prediction layers (`model.layers.{num_hidden_layers}` and beyond) are skipped;
 - every tensor is checked against the model: a missing, unexpected or mis-shaped tensor is one ModelError naming the
   tensor, the file, and the expected and actual shape.

@@ -24,9 +24,6 @@ def backend_from_flags(endpoint: str | None = None, model: str | None = None, ap
 
 
 def local_backend(path: str | None) -> Backend:
-    try:
-        from model.backends.local import LocalBackend  # the in-process engine
-    except ImportError:
-        raise ModelError("the local engine is not available in this build yet; point --endpoint at an "
-                         "OpenAI-compatible server (vLLM, SGLang) and give --model") from None
+    from model.backends.local import LocalBackend  # the in-process engine: imports torch, so only when asked
+
     return LocalBackend.from_path(path)

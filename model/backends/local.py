@@ -1,9 +1,9 @@
 """The local backend: the proving loop's chat requests on the in-process engine.
 
-Messages become tokens through the checkpoint's chat encoding (model/chat.py); all requests of a call go to the
+Messages become tokens through the checkpoint's chat encoding (model/engine/chat.py); all requests of a call go to the
 engine together, so requests sharing a prefix (one problem and proof, many verifications) share cache blocks. The
 reply is split into reasoning (`<think>...</think>`) and answer. A request that cannot run (invalid sampling, prompt
-too long) comes back as a Completion with finish_reason "error"; the others run.
+too long) or whose sampling fails on the way comes back as a Completion with finish_reason "error"; the others run.
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ class LocalBackend:
         self._lock = threading.Lock()  # one generate at a time: the engine is single-threaded
 
     @classmethod
-    def from_path(cls, path: str | Path | None, **engine_options) -> "LocalBackend":
+    def from_path(cls, path: str | Path | None, **engine_options) -> LocalBackend:
         from model.engine.engine import Engine
 
         return cls(Engine(path if path is not None else demo_checkpoint(), **engine_options))
@@ -60,33 +60,33 @@ class LocalBackend:
         """All requests in one engine run; on_result(index, completion) as each finishes, in this thread."""
         start = time.monotonic()
         results: list[Completion | None] = [None] * len(requests)
+
+        def finish(i: int, completion: Completion) -> None:
+            results[i] = completion
+            if on_result:
+                on_result(i, completion)
+
         with self._lock:
-            seqs = {}
+            prompts, params, where = [], [], []  # where[k]: the request of the engine's k-th prompt
             for i, request in enumerate(requests):
                 try:
-                    seq = self.engine.add(self.encode(request), sampling_params(request.sampling, self.stop_ids),
-                                          index=i)
+                    prompts.append(self.encode(request))
+                    params.append(sampling_params(request.sampling, self.stop_ids))
+                    where.append(i)
                 except ModelError as e:
-                    results[i] = Completion(text="", finish_reason="error", error=str(e),
-                                            seconds=time.monotonic() - start)
-                    if on_result:
-                        on_result(i, results[i])
-                    continue
-                seqs[seq.id] = seq
-            try:
-                while any(not s.is_finished for s in seqs.values()):
-                    for seq, _, _ in self.engine.step():
-                        if seq.id in seqs and seq.is_finished:
-                            results[seq.index] = self._completion(seq, start)
-                            if on_result:
-                                on_result(seq.index, results[seq.index])
-            finally:
-                for seq in seqs.values():
-                    self.engine.abort(seq)
+                    del prompts[len(where):]
+                    finish(i, Completion(text="", finish_reason="error", error=str(e),
+                                         seconds=time.monotonic() - start))
+            if prompts:
+                for event in self.engine.stream(prompts, params, errors="output"):
+                    if event.output is not None:
+                        finish(where[event.index], self._completion(event.output, start))
         return results  # type: ignore[return-value]
 
-    def _completion(self, seq, start: float) -> Completion:
-        reasoning, answer = self.chat.parse(seq.text, thinking=self.thinking)
-        return Completion(text=answer, reasoning=reasoning, finish_reason=seq.finish_reason or "length",
-                          prompt_tokens=seq.num_prompt, cached_tokens=seq.num_cached,
-                          completion_tokens=len(seq.output), seconds=time.monotonic() - start)
+    def _completion(self, out, start: float) -> Completion:
+        if out.finish_reason == "error":
+            return Completion(text="", finish_reason="error", error=out.error, seconds=time.monotonic() - start)
+        reasoning, answer = self.chat.parse(out.text, thinking=self.thinking)
+        return Completion(text=answer, reasoning=reasoning, finish_reason=out.finish_reason,
+                          prompt_tokens=out.prompt_tokens, cached_tokens=out.cached_tokens,
+                          completion_tokens=out.completion_tokens, seconds=time.monotonic() - start)

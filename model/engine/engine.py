@@ -5,14 +5,17 @@
     for event in engine.stream(prompts, sampling): ...     # StreamEvent per new piece of text
 
 Requests join between steps (`add`), each `step()` runs one scheduled batch and returns what happened, so a server
-can feed requests in while others run. A bad request raises ModelError at `add` and nothing else is disturbed.
+can feed requests in while others run (`has_work` says whether a step has anything to do). A bad request raises
+ModelError at `add` and nothing else is disturbed; a request whose sampling fails in a step finishes alone with
+finish_reason "error" (its `error` says why) while the others go on. `stream(..., errors="output")` gives every
+request its own outcome: one that cannot be added ends at once as an Output with finish_reason "error".
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
@@ -24,6 +27,7 @@ from model.engine.scheduler import Scheduler
 from model.engine.sequence import SamplingParams, Sequence
 from model.engine.tokenizer import Tokenizer
 from model.errors import ModelError
+from model.loader import load
 
 HALF = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
@@ -37,6 +41,7 @@ class Output:
     prompt_tokens: int
     cached_tokens: int
     completion_tokens: int
+    error: str | None = None  # why, when finish_reason is "error"
 
 
 @dataclass
@@ -85,8 +90,6 @@ class Engine:
     def __init__(self, path: str | Path, device: str | None = None, dtype: torch.dtype | str | None = None,
                  max_batch: int = 16, cache_gb: float = 1.0, block_size: int = 16, chunk_tokens: int = 512,
                  max_model_len: int | None = None, fast: bool = True):
-        from model import load
-
         if max_batch < 1 or block_size < 1 or chunk_tokens < 1:
             raise ModelError(f"max_batch, block_size and chunk_tokens must be >= 1 (got {max_batch}, {block_size}, "
                              f"{chunk_tokens})")
@@ -101,23 +104,13 @@ class Engine:
             dtype = HALF[dtype]
         self.dtype = dtype or checkpoint_dtype(self.path, self.device)
         self.model = load(self.path, device=self.device, dtype=self.dtype)
-        fast_gqa = None
-        if fast:  # the same math, faster: fused GQA projections, weights packed for oneDNN on CPU
-            from model.layers.cpu_linear import available, pack_linears
-            from model.layers.fast_gqa import FastGQA
-
-            pack = self.device.type == "cpu" and self.dtype == torch.float32 and available()
-            if FastGQA.supports(self.model):
-                fast_gqa = FastGQA(self.model, batch_hint=max_batch, pack=pack)
-            if pack:
-                pack_linears(self.model, batch_hint=max_batch, skip=fast_gqa.replaced if fast_gqa else set())
         cfg = self.model.config
         self.max_model_len = min(max_model_len or cfg.max_position_embeddings, cfg.max_position_embeddings)
         num_blocks = blocks_for_budget(cfg, self.dtype, cache_gb, block_size)
         self.cache = PagedCache(cfg, num_blocks, block_size, self.dtype, self.device)
         self.blocks = BlockManager(num_blocks, block_size)
         self.scheduler = Scheduler(self.blocks, max_batch, chunk_tokens)
-        self.runner = ModelRunner(self.model, self.cache, fast_gqa)
+        self.runner = ModelRunner(self.model, self.cache, self.dtype, batch_hint=max_batch, fast=fast)
         self.codec = Tokenizer.optional(self.path)
         self.eos = eos_ids(self.path, self.codec)
         self.prefill_tokens = 0  # tokens that went through the model as prompt (not decode), over the engine's life
@@ -126,6 +119,11 @@ class Engine:
     def capacity(self) -> int:
         """Token slots in the cache."""
         return self.cache.num_blocks * self.cache.block_size
+
+    @property
+    def has_work(self) -> bool:
+        """Whether a step would run anything (requests waiting or running)."""
+        return not self.scheduler.idle
 
     # --- requests ---
 
@@ -184,10 +182,30 @@ class Engine:
             if not done:
                 continue
             # indexing copies the [B, vocab] logits; skip it when every row is done (every decode step)
-            tokens = sample(logits if len(rows) == len(chunks) else logits[rows], [s for s, _ in done])
+            tokens = self._sample(logits if len(rows) == len(chunks) else logits[rows], [s for s, _ in done])
             for (seq, _), token in zip(done, tokens):
-                events.append(self._append(seq, token))
+                events.append(self._fail(seq, token) if isinstance(token, Exception) else self._append(seq, token))
         return events
+
+    def _sample(self, logits: torch.Tensor, seqs: list[Sequence]) -> list[int | Exception]:
+        """One token per sequence, or the exception its own sampling raised (that request alone fails)."""
+        if all(s.sampling.temperature == 0 for s in seqs):  # greedy draws nothing, so a retry below is exact
+            try:
+                return list(sample(logits, seqs))
+            except Exception:
+                pass
+        out: list[int | Exception] = []
+        for i, seq in enumerate(seqs):  # one by one, so a failing row leaves the others' draws as they would be
+            try:
+                out.append(sample(logits[i:i + 1], [seq])[0])
+            except Exception as e:
+                out.append(e)
+        return out
+
+    def _fail(self, seq: Sequence, error: Exception) -> tuple[Sequence, str, list[int]]:
+        seq.finish_reason, seq.error = "error", f"sampling failed: {type(error).__name__}: {error}"
+        self.scheduler.finish(seq)
+        return seq, "", []
 
     def _append(self, seq: Sequence, token: int) -> tuple[Sequence, str, list[int]]:
         seq.tokens.append(token)
@@ -224,25 +242,42 @@ class Engine:
 
     def output(self, seq: Sequence) -> Output:
         return Output(seq.index, seq.text, seq.output, seq.finish_reason or "length", seq.num_prompt,
-                      seq.num_cached, len(seq.output))
+                      seq.num_cached, len(seq.output), seq.error)
 
     # --- whole batches ---
 
-    def stream(self, prompts: list[list[int]] | list[str],
-               sampling: SamplingParams | list[SamplingParams]) -> Iterator[StreamEvent]:
-        """Events as tokens arrive, for all prompts together; each request's last event carries its Output."""
+    def stream(self, prompts: list[list[int]] | list[str], sampling: SamplingParams | list[SamplingParams],
+               errors: str = "raise") -> Iterator[StreamEvent]:
+        """Events as tokens arrive, for all prompts together; each request's last event carries its Output.
+
+        errors="raise": a request that cannot run raises ModelError before any runs, one whose sampling fails
+        raises when it does. errors="output": such a request ends alone with finish_reason "error" and the others
+        run on."""
+        if errors not in ("raise", "output"):
+            raise ModelError(f"errors must be 'raise' or 'output', got {errors!r}")
         params = sampling if isinstance(sampling, list) else [sampling] * len(prompts)
         if len(params) != len(prompts):
             raise ModelError(f"{len(prompts)} prompts but {len(params)} sampling settings")
-        for p in params:
-            p.check()
-        seqs = [self.add(p, s, index=i) for i, (p, s) in enumerate(zip(prompts, params))]
-        mine = {s.id for s in seqs}
+        if errors == "raise":
+            for p in params:
+                p.check()
+        seqs: list[Sequence] = []
         try:
+            for i, (p, s) in enumerate(zip(prompts, params)):
+                try:
+                    seqs.append(self.add(p, s, index=i))
+                except ModelError as e:
+                    if errors == "raise":
+                        raise
+                    yield StreamEvent(i, "", [], Output(i, "", [], "error", 0, 0, 0, str(e)))
+            mine = {s.id for s in seqs}
             while not all(s.is_finished for s in seqs):
                 for seq, text, tokens in self.step():
-                    if seq.id in mine:
-                        yield StreamEvent(seq.index, text, tokens, self.output(seq) if seq.is_finished else None)
+                    if seq.id not in mine:
+                        continue
+                    if seq.finish_reason == "error" and errors == "raise":
+                        raise ModelError(f"request {seq.index}: {seq.error}")
+                    yield StreamEvent(seq.index, text, tokens, self.output(seq) if seq.is_finished else None)
         finally:
             for seq in seqs:
                 self.abort(seq)

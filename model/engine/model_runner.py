@@ -1,8 +1,10 @@
 """Runs the model over one step's work: the pending tokens of some sequences, through the paged cache.
 
-The layers are the model's own (model/transformer.py); this file only feeds them. Two savings over calling
+The layers are the model's own (model/layers/transformer.py); this file only feeds them. Two savings over calling
 `Transformer.forward`: the final norm and the lm_head run on each row's last token only (a prefill chunk of 512
 tokens would otherwise cost 512 vocabulary-sized rows), and all decoding sequences share one forward of T = 1.
+With `fast`, the same math runs faster where it can: dense GQA models through FastGQA (fused projections, the C++
+decode path on CPU), and on CPU in float32 the other linears packed for the CPU GEMMs.
 """
 from __future__ import annotations
 
@@ -14,10 +16,22 @@ from model.layers.transformer import Transformer
 
 
 class ModelRunner:
-    def __init__(self, model: Transformer, cache: PagedCache, fast=None):
-        self.model, self.cache, self.fast = model, cache, fast  # fast: a FastGQA over the same model, or None
+    def __init__(self, model: Transformer, cache: PagedCache, dtype: torch.dtype, batch_hint: int = 16,
+                 fast: bool = True):
+        self.model, self.cache = model, cache
         self.device = next(model.parameters()).device
+        self.fast = self._speed_up(dtype, batch_hint) if fast else None  # a FastGQA over the same model, or None
         self.is_mla = model.config.attention_kind != "gqa"
+
+    def _speed_up(self, dtype: torch.dtype, batch_hint: int):
+        from model.layers.cpu_linear import available, pack_linears
+        from model.layers.fast_gqa import FastGQA
+
+        pack = self.device.type == "cpu" and dtype == torch.float32 and available()
+        fast_gqa = FastGQA(self.model, batch_hint=batch_hint, pack=pack) if FastGQA.supports(self.model) else None
+        if pack:
+            pack_linears(self.model, batch_hint=batch_hint, skip=fast_gqa.replaced if fast_gqa else set())
+        return fast_gqa
 
     @torch.inference_mode()
     def forward(self, chunks: list[tuple[Sequence, int]]) -> torch.Tensor:

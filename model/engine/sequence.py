@@ -67,7 +67,8 @@ class Sequence:
     admitted: bool = False
     block_table: list[int] = field(default_factory=list)
     ready_blocks: int = 0  # leading blocks of block_table known to be computed
-    finish_reason: str | None = None
+    finish_reason: str | None = None  # stop | length | abort | error
+    error: str | None = None  # why, when finish_reason is "error"
     text: str = ""  # detokenized output so far (cut at a stop string when one appears)
     generator: torch.Generator | None = None
     # incremental detokenization: the text of tokens[prefix_offset:read_offset] is already in `text`

