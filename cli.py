@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from kernels.errors import KernelError
+from ledger.errors import RunError
 from model.errors import ModelError
 from problems.errors import ProblemError
 from prover.errors import ProverError
@@ -35,7 +36,8 @@ console = Console()
 err_console = Console(stderr=True)
 
 # Every package's own error class; anything else is a bug and keeps its traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (ProblemError, ModelError, VerifierError, ProverError, KernelError)
+USER_ERRORS: tuple[type[Exception], ...] = (ProblemError, ModelError, VerifierError, ProverError, RunError,
+                                              KernelError)
 
 
 def user_errors(fn):
@@ -332,7 +334,7 @@ def prove(
     from problems.sets import resolve
     from prover.config import SearchConfig
     from prover.search import Search
-    from prover.store import RunStore
+    from ledger.store import RunStore
     from prover.summary import summary
     from report.live import SearchView
     from verifier.prompts import Templates
@@ -466,7 +468,7 @@ def verify(
 def export(run: Path = typer.Argument(..., help="A run directory."),
            output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write here instead of stdout.")) -> None:
     """Write every model call of a run as JSON lines (kind, key, request, completion, usage, status)."""
-    from prover.store import RunStore
+    from ledger.store import RunStore
 
     store = RunStore.open(run)
     try:
@@ -510,8 +512,8 @@ def grade(
     import time
 
     from model.choose import backend_from_flags
-    from prover.grade_run import GradeConfig, GradeRun, read_grades, summarize
-    from prover.store import RunStore
+    from verifier.batch import GradeConfig, GradeRun, read_grades, summarize
+    from ledger.store import RunStore
     from report.grade_view import GradeProgress, print_summary
     from verifier.grading_input import items_digest, read_grading_input
     from verifier.prompts import Templates

@@ -11,14 +11,14 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 
+from ledger.calls import Call, CallRunner, OnEvent
+from ledger.store import RunStore
 from model.backend import Backend, Completion, Request, Sampling
 from problems.problem import Problem
-from prover.calls import Call, CallRunner, OnEvent
 from prover.candidate import Candidate, best, ranked
 from prover.config import SearchConfig
 from prover.draft import parse_draft
 from prover.feedback import feedback_for
-from prover.store import RunStore
 from verifier.evidence import exact_evidence
 from verifier.grade import user_request
 from verifier.parse import apply_meta, parse_meta, parse_verification

@@ -11,11 +11,11 @@ import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
+from ledger.calls import Call, CallRunner, OnEvent
+from ledger.store import RunStore
 from model.backend import Backend, Completion, Request, Sampling
-from prover.calls import Call, CallRunner, OnEvent
-from prover.errors import ProverError
-from prover.store import RunStore
 from verifier import metrics
+from verifier.errors import VerifierError
 from verifier.grading_input import GradingItem
 from verifier.parse import parse_issues, status_of, usage_of
 from verifier.prompts import Templates
@@ -39,11 +39,11 @@ class GradeConfig:
 
     def __post_init__(self):
         if self.verifications < 1:
-            raise ProverError(f"--verifications must be at least 1 (got {self.verifications})")
+            raise VerifierError(f"--verifications must be at least 1 (got {self.verifications})")
         if self.rubric not in RUBRICS:
-            raise ProverError(f"--rubric {self.rubric!r}: expected one of {', '.join(RUBRICS)}")
+            raise VerifierError(f"--rubric {self.rubric!r}: expected one of {', '.join(RUBRICS)}")
         if self.max_tokens < 1:
-            raise ProverError(f"--max-tokens must be at least 1 (got {self.max_tokens})")
+            raise VerifierError(f"--max-tokens must be at least 1 (got {self.max_tokens})")
 
     def identity(self) -> dict:
         return asdict(self)
@@ -164,7 +164,7 @@ class GradeRun:
     def __init__(self, items: list[GradingItem], config: GradeConfig, backend: Backend, store: RunStore,
                  templates: Templates, on_event: OnEvent | None = None):
         if not items:
-            raise ProverError("nothing to grade: the input holds no proofs")
+            raise VerifierError("nothing to grade: the input holds no proofs")
         self.items, self.config, self.backend, self.store, self.templates = items, config, backend, store, templates
         self.calls = CallRunner(backend, store, "grade", on_event)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from ledger.store import RunStore
 from model.backend import Backend, Completion, Request
-from prover.store import RunStore
 
 
 @dataclass(frozen=True)
