@@ -1,12 +1,16 @@
 """Issuing a batch of model calls through the run store: finished calls are read back, the rest go to the backend
-in one batch and are committed one by one as they finish."""
+in one batch and are committed one by one as they finish.
+
+Also the two rules every job shares: how a call's seed follows from the run's seed and the call's key, and how a
+finished call's status follows from its finish reason."""
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ledger.store import RunStore
-from model.backend import Backend, Completion, Request
+from model.backend import Backend, Completion, Request, Sampling
 
 
 @dataclass(frozen=True)
@@ -23,12 +27,39 @@ StatusOf = Callable[[Completion], str]
 OnEvent = Callable[[dict], None]
 
 
-def completion_status(c: Completion) -> str:
-    return {"error": "error", "length": "truncated"}.get(c.finish_reason, "ok")
+def completion_status(c: Completion, readable: bool = True) -> str:
+    """error | truncated (the answer hit max_tokens) | ok, or unparsed when the caller could not read the answer."""
+    if c.finish_reason == "error":
+        return "error"
+    if c.finish_reason == "length":
+        return "truncated"
+    return "ok" if readable else "unparsed"
+
+
+def stable_seed(base: int | None, key: str) -> int | None:
+    """One seed per call from the run's base seed and the call's key, so a resumed run asks the same questions."""
+    if base is None:
+        return None
+    return int(hashlib.sha256(f"{base}/{key}".encode()).hexdigest()[:8], 16)
+
+
+@dataclass(frozen=True)
+class CallSampling:
+    """A job's sampling settings; `for_key` gives one call's, with that call's own stable seed."""
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int = 4096
+    seed: int | None = None
+
+    def for_key(self, key: str) -> Sampling:
+        return Sampling(temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens,
+                        seed=stable_seed(self.seed, key))
 
 
 class CallRunner:
-    def __init__(self, backend: Backend, store: RunStore, problem_id: str, on_event: OnEvent | None = None):
+    """Runs calls through `store` (None: straight to the backend, nothing recorded or replayed)."""
+
+    def __init__(self, backend: Backend, store: RunStore | None, problem_id: str, on_event: OnEvent | None = None):
         self.backend = backend
         self.store = store
         self.problem_id = problem_id
@@ -38,13 +69,14 @@ class CallRunner:
         results: list[Completion | None] = [None] * len(calls)
         todo: list[int] = []
         for i, call in enumerate(calls):
-            found = self.store.finished(call.key)
+            found = self.store.finished(call.key) if self.store is not None else None
             if found:
                 results[i] = found[0]
             else:
                 todo.append(i)
         if calls:
-            self.on_event({"type": "calls", "kind": calls[0].kind, "total": len(calls), "reused": len(calls) - len(todo)})
+            self.on_event({"type": "calls", "kind": calls[0].kind, "total": len(calls),
+                           "reused": len(calls) - len(todo)})
         if todo:
             recorded: set[int] = set()
 
@@ -52,8 +84,9 @@ class CallRunner:
                 recorded.add(j)
                 call = calls[todo[j]]
                 status = status_of(completion)
-                self.store.record(call.key, call.kind, call.problem_id or self.problem_id, call.candidate_id,
-                                  call.round, call.request, completion, status)
+                if self.store is not None:
+                    self.store.record(call.key, call.kind, call.problem_id or self.problem_id, call.candidate_id,
+                                      call.round, call.request, completion, status)
                 self.on_event({"type": "call_done", "kind": call.kind, "key": call.key, "status": status,
                                "tokens": completion.prompt_tokens + completion.completion_tokens})
 
