@@ -393,7 +393,7 @@ def verify(
                                                 "to run `lake env lean` in; implies --lean."),
 ) -> None:
     """Grade one given proof: score, and issues pinned to step numbers."""
-    from ledger.calls import CallSampling
+    from ledger.sampling import CallSampling
     from model.choose import backend_from_flags
     from problems.sets import resolve
     from report.terminal import print_verification

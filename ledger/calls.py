@@ -1,16 +1,13 @@
 """Issuing a batch of model calls through the run store: finished calls are read back, the rest go to the backend
-in one batch and are committed one by one as they finish.
-
-Also the two rules every job shares: how a call's seed follows from the run's seed and the call's key, and how a
-finished call's status follows from its finish reason."""
+in one batch and are committed one by one as they finish. `completion_status` is the one mapping from a
+finish reason to a recorded call's status."""
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ledger.store import RunStore
-from model.backend import Backend, Completion, Request, Sampling
+from model.backend import Backend, Completion, Request
 
 
 @dataclass(frozen=True)
@@ -34,26 +31,6 @@ def completion_status(c: Completion, readable: bool = True) -> str:
     if c.finish_reason == "length":
         return "truncated"
     return "ok" if readable else "unparsed"
-
-
-def stable_seed(base: int | None, key: str) -> int | None:
-    """One seed per call from the run's base seed and the call's key, so a resumed run asks the same questions."""
-    if base is None:
-        return None
-    return int(hashlib.sha256(f"{base}/{key}".encode()).hexdigest()[:8], 16)
-
-
-@dataclass(frozen=True)
-class CallSampling:
-    """A job's sampling settings; `for_key` gives one call's, with that call's own stable seed."""
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_tokens: int = 4096
-    seed: int | None = None
-
-    def for_key(self, key: str) -> Sampling:
-        return Sampling(temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens,
-                        seed=stable_seed(self.seed, key))
 
 
 class CallRunner:

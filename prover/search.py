@@ -11,7 +11,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ledger.calls import Call, CallRunner, CallSampling, OnEvent
+from ledger.calls import Call, CallRunner, OnEvent
+from ledger.sampling import CallSampling
 from ledger.store import RunStore
 from model.backend import Backend, Request
 from problems.problem import Problem

@@ -11,7 +11,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ledger.calls import Call, CallRunner, CallSampling, OnEvent, completion_status
+from ledger.calls import Call, CallRunner, OnEvent, completion_status
+from ledger.sampling import CallSampling
 from ledger.store import RunStore
 from model.backend import Backend, Completion
 from verifier import metrics

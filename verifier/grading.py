@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ledger.calls import Call, CallRunner, CallSampling, OnEvent, completion_status
+from ledger.calls import Call, CallRunner, OnEvent, completion_status
+from ledger.sampling import CallSampling
 from model.backend import Backend, Completion, Request
 from problems.problem import Problem
 from verifier.evidence import Evidence, exact_evidence

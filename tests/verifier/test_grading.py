@@ -9,7 +9,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "prover"))
 
 from fake_mathematician import DRAFT, PASS, respond  # noqa: E402
-from ledger.calls import CallRunner, CallSampling, completion_status, stable_seed  # noqa: E402
+from ledger.calls import CallRunner, completion_status  # noqa: E402
+from ledger.sampling import CallSampling, stable_seed  # noqa: E402
 from ledger.store import RunStore  # noqa: E402
 from model.backend import Completion  # noqa: E402
 from problems.problem import Problem  # noqa: E402
