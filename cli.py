@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from bench.cli import bench_commands
 from kernels.errors import KernelError
+from ledger.errors import RunError
 from model.errors import ModelError
 from problems.errors import ProblemError
 from prover.errors import ProverError
@@ -33,7 +34,8 @@ console = Console()
 err_console = Console(stderr=True)
 
 # Every package's own error class; anything else is a bug and keeps its traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (ProblemError, ModelError, VerifierError, ProverError, KernelError)
+USER_ERRORS: tuple[type[Exception], ...] = (ProblemError, ModelError, VerifierError, ProverError, RunError,
+                                              KernelError)
 
 
 def user_errors(fn):
@@ -231,8 +233,7 @@ def prove(
     from model.backends.choose import backend_from_flags
     from problems.sets import resolve
     from prover.config import SearchConfig
-    from prover.search import Search
-    from prover.store import RunStore
+    from prover.search import Search, open_run
     from prover.summary import summary
     from report.live import SearchView
     from verifier.prompts import Templates
@@ -245,9 +246,7 @@ def prove(
                           top_p=top_p, max_tokens=max_tokens, seed=seed, token_budget=token_budget,
                           time_budget=time_budget)
     backend = backend_from_flags(endpoint, model, api_key, local, concurrency=concurrency, timeout=timeout)
-    identity = {"kind": "prove", "problem": prob.to_dict(), "search": config.identity(),
-                "backend": backend.name, "prompts": templates.fingerprint()}
-    store = RunStore.start(run_dir, identity, resume)
+    store = open_run(run_dir, resume, prob, config, backend, templates)
     try:
         search = Search(prob, config, backend, store, templates)
         if as_json:
@@ -294,12 +293,11 @@ def verify(
                                                 "to run `lake env lean` in; implies --lean."),
 ) -> None:
     """Grade one given proof: score, and issues pinned to step numbers."""
-    from rich.table import Table
-
-    from model.backends.backend import Sampling
+    from ledger.sampling import CallSampling
     from model.backends.choose import backend_from_flags
     from problems.sets import resolve
-    from verifier.grade import grade_proof
+    from report.terminal import print_verification
+    from verifier.grading import grade_proof
     from verifier.prompts import Templates
     from verifier.proof_file import read_proof
     from verifier.steps import segment
@@ -318,7 +316,7 @@ def verify(
     if exact is None or endpoint or local:  # exact checks alone need no model
         backend = backend_from_flags(endpoint, model, api_key, local)
         results = grade_proof(backend, prob, proof, verifications, meta, Templates(prompts),
-                              Sampling(temperature=temperature, max_tokens=max_tokens))
+                              CallSampling(temperature=temperature, max_tokens=max_tokens))
     scores = [v.score for v in results if v.score is not None]
     mean = sum(scores) / len(scores) if scores else None
     if as_json:
@@ -328,37 +326,7 @@ def verify(
                     "verifications": [v.to_dict() for v in results],
                     "exact": exact.to_dict() if exact is not None else None})
         return
-    if results:
-        console.print(f"[bold]{escape(prob.id)}[/bold]: mean score {mean if mean is not None else '-'} over "
-                      f"{len(scores)} graded of {len(results)} ({', '.join(v.status for v in results)})")
-    else:
-        console.print(f"[bold]{escape(prob.id)}[/bold]: exact checks only (no model)")
-    table = Table("verification", "step", "severity", "confirmed", "issue")
-    for n, v in enumerate(results, start=1):
-        for i in v.issues:
-            table.add_row(str(n), str(i.step) if i.step else "-", i.severity,
-                          {True: "yes", False: "no", None: "-"}[i.confirmed], escape(i.description[:200]))
-    if results:
-        console.print(table)
-    if exact is not None:
-        counts = exact.counts()
-        console.print(f"exact checks: {counts['confirmed']} claims confirmed, {counts['refuted']} refuted, "
-                      f"{counts['unchecked']} unchecked over {len(proof.steps)} steps")
-        refuted = Table("step", "claim", "check", "evidence")
-        for sr in exact.steps:
-            for cr in sr.claims:
-                if cr.verdict == "refuted":
-                    refuted.add_row(str(sr.step), escape(cr.claim.text[:120]), cr.method, escape(cr.evidence[:200]))
-        if refuted.rows:
-            console.print(refuted)
-        if exact.answer is not None:
-            a = exact.answer
-            console.print(f"answer: {a.status} (expected {escape(str(a.expected)[:80])}, found "
-                          f"{escape(str(a.found)[:80])}) {escape(a.evidence)}")
-        if exact.lean is not None:
-            console.print(f"lean: {exact.lean.status}: {escape(exact.lean.reason)}")
-            for m in exact.lean.errors[:10]:
-                console.print(f"  line {m.line}, column {m.column}: {escape(m.text.splitlines()[0][:200])}")
+    print_verification(console, prob.id, proof, results, exact)
 
 
 @app.command()
@@ -366,7 +334,7 @@ def verify(
 def export(run: Path = typer.Argument(..., help="A run directory."),
            output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write here instead of stdout.")) -> None:
     """Write every model call of a run as JSON lines (kind, key, request, completion, usage, status)."""
-    from prover.store import RunStore
+    from ledger.store import RunStore
 
     store = RunStore.open(run)
     try:
@@ -410,10 +378,9 @@ def grade(
     import time
 
     from model.backends.choose import backend_from_flags
-    from prover.grade_run import GradeConfig, GradeRun, read_grades, summarize
-    from prover.store import RunStore
     from report.grade_view import GradeProgress, print_summary
-    from verifier.grading_input import items_digest, read_grading_input
+    from verifier.batch import GradeConfig, GradeRun, open_run, read_grades, summarize
+    from verifier.grading_input import read_grading_input
     from verifier.prompts import Templates
 
     if limit is not None and limit < 1:
@@ -424,10 +391,7 @@ def grade(
                          max_tokens=max_tokens, seed=seed)
     templates = Templates(prompts)
     backend = backend_from_flags(endpoint, model, api_key, local, concurrency=concurrency, timeout=timeout)
-    identity = {"kind": "grade", "input": input.name, "items": items_digest(items), "n": len(items),
-                "grade": config.identity(), "backend": backend.name,
-                "prompts": {k: v for k, v in templates.fingerprint().items() if k in ("verify", "grade_points")}}
-    store = RunStore.start(run_dir, identity, resume)
+    store = open_run(run_dir, resume, input.name, items, config, backend, templates)
     started = time.monotonic()
     try:
         grader = GradeRun(items, config, backend, store, templates)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ledger.calls import completion_status
 from model.backends.backend import Completion
 from verifier.scores import last_score
 
@@ -34,10 +35,5 @@ def parse_draft(completion: Completion) -> Draft:
     proof = body[sols[0].end():] if sols else body
     proof = proof.strip()
     score = last_score(evaluation) if evaluation else None
-    if completion.finish_reason == "length":
-        status = "truncated"
-    elif not proof:
-        status = "unparsed"
-    else:
-        status = "ok" if score is not None else "unparsed"
+    status = completion_status(completion, readable=bool(proof) and score is not None)
     return Draft(proof, score, evaluation.strip(), status)

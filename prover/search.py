@@ -7,23 +7,24 @@ replays the finished calls from the store and issues only the missing ones.
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from model.backends.backend import Backend, Completion, Request, Sampling
+from ledger.calls import Call, CallRunner, OnEvent
+from ledger.sampling import CallSampling
+from ledger.store import RunStore
+from model.backends.backend import Backend, Request
 from problems.problem import Problem
-from prover.calls import Call, CallRunner, OnEvent
 from prover.candidate import Candidate, best, ranked
 from prover.config import SearchConfig
 from prover.draft import parse_draft
 from prover.feedback import feedback_for
-from prover.store import RunStore
-from verifier.evidence import exact_evidence
-from verifier.grade import user_request
-from verifier.parse import apply_meta, parse_meta, parse_verification
+from verifier.grading import Grader, Subject
 from verifier.prompts import Templates
 from verifier.steps import segment
+
+PROMPTS = Path(__file__).parent / "prompts"  # the prover's own templates: generate, refine
 
 
 @dataclass
@@ -36,34 +37,42 @@ class SearchResult:
     stats: dict = field(default_factory=dict)
 
 
+def run_identity(problem: Problem, config: SearchConfig, backend: Backend, templates: Templates) -> dict:
+    """What makes a prove run what it is: `--resume` continues a run only with the same identity."""
+    return {"kind": "prove", "problem": problem.to_dict(), "search": config.identity(), "backend": backend.name,
+            "prompts": templates.extended(PROMPTS).fingerprint()}
+
+
+def open_run(directory: str | Path, resume: bool, problem: Problem, config: SearchConfig, backend: Backend,
+             templates: Templates) -> RunStore:
+    """A new prove run in `directory`, or with `resume` the one there (refused when its identity differs)."""
+    return RunStore.start(directory, run_identity(problem, config, backend, templates), resume)
+
+
 class Search:
     def __init__(self, problem: Problem, config: SearchConfig, backend: Backend, store: RunStore,
                  templates: Templates, on_event: OnEvent | None = None):
         self.problem = problem
         self.config = config
         self.store = store
-        self.templates = templates
+        self.templates = templates.extended(PROMPTS)
         self.on_event = on_event or (lambda e: None)
         self.calls = CallRunner(backend, store, problem.id, self.on_event)
+        self.sampling = CallSampling(config.temperature, config.top_p, config.max_tokens, config.seed)
+        # stage events go to whatever on_event is at the time (a live view is attached after construction)
+        self.grader = Grader(self.templates, self.sampling, self.calls, on_event=lambda e: self.on_event(e))
         self.rule = config.accept_rule
         self.started = time.monotonic()
 
     # ---- requests ----
-    def _sampling(self, key: str) -> Sampling:
-        seed = None
-        if self.config.seed is not None:  # one stable seed per call, so a resumed run asks the same questions
-            seed = int(hashlib.sha256(f"{self.config.seed}/{key}".encode()).hexdigest()[:8], 16)
-        return Sampling(temperature=self.config.temperature, top_p=self.config.top_p,
-                        max_tokens=self.config.max_tokens, seed=seed)
-
     def _request(self, key: str, template: str, **values: str) -> Request:
-        return user_request(self.templates, template, self._sampling(key), **values)
+        return self.templates.request(template, self.sampling.for_key(key), **values)
 
     # ---- stages ----
     def _draft_stage(self, round_: int, calls: list[Call], parents: list[list[str]]) -> list[Candidate]:
         completions = self.calls.run(calls, status_of=lambda c: parse_draft(c).status)
         out = []
-        for i, (call, completion) in enumerate(zip(calls, completions)):
+        for i, completion in enumerate(completions):
             draft = parse_draft(completion)
             cand = Candidate(id=f"r{round_}c{i}", problem_id=self.problem.id, round=round_, parent_ids=parents[i],
                              proof=segment(draft.proof), self_score=draft.self_score, status=draft.status)
@@ -71,18 +80,15 @@ class Search:
         return out
 
     def _verify_stage(self, cands: list[Candidate]) -> None:
+        """One call down: the verifier grades every verifiable proof of the round (verify, meta, exact checks)."""
         todo = [c for c in cands if c.verifiable]
-        calls = [Call(f"{c.id}/verify/{j}", "verify", c.id, c.round,
-                      self._request(f"{c.id}/verify/{j}", "verify", problem=self.problem.statement, proof=c.proof.text))
-                 for c in todo for j in range(self.config.verifications)]
-        self.on_event({"type": "stage", "stage": "verify", "n": len(calls)})
-        completions = iter(self.calls.run(calls, status_of=lambda c: self._verification_status(c)))
-        for c in todo:
-            c.verifications = [parse_verification(next(completions), c.proof) for _ in range(self.config.verifications)]
-        if self.config.meta:
-            self._meta_stage(todo)
-        if self.config.exact:
-            self._exact_stage(todo)
+        subjects = [Subject(c.id, c.proof, c.id, c.round) for c in todo]
+        graded = self.grader.grade(self.problem, subjects, self.config.verifications, self.config.meta,
+                                   self.config.exact)
+        for c, g in zip(todo, graded):
+            c.verifications = g.verifications
+            if g.evidence is not None:
+                c.exact_issues, c.evidence = g.evidence.issues, g.evidence.to_dict()
         for c in todo:
             # exact evidence outranks the graders: a proof with a refuted step is never accepted
             c.accepted = self.rule.passes(c.scores, self.config.verifications) and not c.exact_issues
@@ -92,31 +98,6 @@ class Search:
             if not c.verifiable:
                 self.store.save_candidate(c.to_dict())
                 self.on_event({"type": "candidate", "candidate": c})
-
-    @staticmethod
-    def _verification_status(c: Completion) -> str:
-        return parse_verification(c, segment("")).status
-
-    def _meta_stage(self, cands: list[Candidate]) -> None:
-        """Ask the meta-verifier about every verification that raised issues; others have nothing to confirm."""
-        targets = [(c, j, v) for c in cands for j, v in enumerate(c.verifications) if v.issues]
-        calls = [Call(f"{c.id}/meta/{j}", "meta", c.id, c.round,
-                      self._request(f"{c.id}/meta/{j}", "meta_verify", problem=self.problem.statement,
-                                    proof=c.proof.text, verification=v.analysis))
-                 for c, j, v in targets]
-        if not calls:
-            return
-        self.on_event({"type": "stage", "stage": "meta", "n": len(calls)})
-        for (c, j, v), completion in zip(targets, self.calls.run(calls, status_of=lambda c: parse_meta(c)[2])):
-            rating, verdicts, _ = parse_meta(completion)
-            apply_meta(v, rating, verdicts)
-
-    def _exact_stage(self, cands: list[Candidate]) -> None:
-        """Symbolic checks of each step's computations and the final answer against a known one."""
-        self.on_event({"type": "stage", "stage": "exact checks", "n": len(cands)})
-        for c in cands:
-            ev = exact_evidence(self.problem, c.proof)
-            c.exact_issues, c.evidence = ev.issues, ev.to_dict()
 
     # ---- the loop ----
     def _out_of_budget(self) -> bool:

@@ -12,12 +12,12 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from ledger.store import RunStore
 from prover.candidate import Candidate, best as best_candidate
 from prover.errors import ProverError
-from prover.grade_run import read_grades, summarize
-from prover.store import RunStore
 from report.grade_view import METRIC_ROWS, fmt as fmt_metric
 from report.markup import Renderer
+from verifier.batch import read_grades, summarize
 from verifier.steps import segment
 from verifier.verification import Issue
 

@@ -13,8 +13,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from ledger.errors import RunError
+from ledger.store import DB_NAME, RunStore
 from prover.errors import ProverError
-from prover.store import DB_NAME, RunStore
 from report.build import SCRIPT_HASH, page, render_run
 from report.markup import Renderer
 
@@ -72,7 +73,7 @@ class Runs:
                     row["tokens"] = sum(t["prompt"] + t["completion"] for t in stats["tokens"].values())
                 finally:
                     store.close()
-            except ProverError as e:
+            except (RunError, ProverError) as e:
                 row["status"] = f"unreadable: {e}"
             rows.append(row)
         running = any(r["status"] == "running" for r in rows)
@@ -106,7 +107,7 @@ class Handler(BaseHTTPRequestHandler):
             m = RUN_PATH.match(path)
             if m and int(m.group(1)) < len(self.runs.dirs):
                 return self._send(200, self.runs.report(int(m.group(1))), head=head)
-        except ProverError as e:
+        except (RunError, ProverError) as e:
             return self._send(500, f"<h1>cannot read this run</h1><p>{html.escape(str(e))}</p>", head=head)
         self._send(404, "<h1>404</h1><p>no such page; <a href=\"/\">the runs</a></p>", head=head)
 

@@ -3,12 +3,12 @@ and truncated gradings, reuse of finished gradings, and the summary's metrics (f
 import pytest
 
 from fake_grader import respond
+from ledger.store import RunStore
 from model.backends.backend import Completion
 from problems.problem import Problem
-from prover.errors import ProverError
-from prover.grade_run import GradeConfig, GradeRun, ItemGrade, Grading, parse_grading, read_grades, summarize
-from prover.store import RunStore
 from verifier import metrics
+from verifier.batch import GradeConfig, GradeRun, ItemGrade, Grading, parse_grading, read_grades, summarize
+from verifier.errors import VerifierError
 from verifier.grading_input import GradingItem, read_grading_input
 from verifier.prompts import Templates
 from verifier.steps import segment
@@ -57,9 +57,9 @@ def test_aggregation():
 
 
 def test_config_checks():
-    with pytest.raises(ProverError, match="--rubric"):
+    with pytest.raises(VerifierError, match="--rubric"):
         GradeConfig(rubric="fancy")
-    with pytest.raises(ProverError, match="--verifications"):
+    with pytest.raises(VerifierError, match="--verifications"):
         GradeConfig(verifications=0)
 
 

@@ -1,11 +1,12 @@
 import pytest
 
 from fake_mathematician import respond
+from ledger.errors import RunError
+from ledger.store import RunStore
 from problems.problem import Problem
 from prover.config import AcceptRule, SearchConfig
 from prover.errors import ProverError
 from prover.search import Search
-from prover.store import RunStore
 from scripted import ScriptedBackend
 from verifier.prompts import Templates
 
@@ -106,17 +107,17 @@ def test_resume_replays_finished_calls(tmp_path):
 
 def test_store_refuses_other_config_and_existing_run(tmp_path):
     run_search(tmp_path)[2].close()
-    with pytest.raises(ProverError, match="another config"):
+    with pytest.raises(RunError, match="another config"):
         RunStore.open(tmp_path / "run", {"search": {"candidates": 9}})
-    with pytest.raises(ProverError, match="already holds a run"):
+    with pytest.raises(RunError, match="already holds a run"):
         RunStore.create(tmp_path / "run", {})
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
-    with pytest.raises(ProverError, match="not empty"):
+    with pytest.raises(RunError, match="not empty"):
         RunStore.create(tmp_path / "other", {})
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "run.sqlite").write_bytes(b"this is not a database" * 100)
-    with pytest.raises(ProverError, match="left untouched"):
+    with pytest.raises(RunError, match="left untouched"):
         RunStore.open(tmp_path / "bad")
     assert (tmp_path / "bad" / "run.sqlite").read_bytes() == b"this is not a database" * 100
 

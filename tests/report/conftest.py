@@ -45,8 +45,8 @@ class FakeGraderBackend:
 def dsm_grade_run(tmp_path_factory, dsm_proofs) -> Path:
     """A grade run (M=1, fake grader) over the 84 DeepSeekMath-V2 proofs, and its report written beside it."""
     sys.path.insert(0, str(HERE.parent / "grade"))
-    from prover.grade_run import GradeConfig, GradeRun
-    from prover.store import RunStore
+    from verifier.batch import GradeConfig, GradeRun
+    from ledger.store import RunStore
     from report.build import render_run
     from verifier.grading_input import read_grading_input
     from verifier.prompts import Templates

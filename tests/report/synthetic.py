@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ledger.store import RunStore
 from model.backends.backend import Completion, Request, Sampling
 from problems.problem import Problem
 from prover.candidate import Candidate
-from prover.store import RunStore
 from verifier.evidence import exact_evidence
 from verifier.steps import segment
 from verifier.verification import Issue, Verification

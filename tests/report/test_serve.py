@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from prover.store import RunStore
+from ledger.store import RunStore
 from synthetic import prove_run
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,12 +1,13 @@
 """Issuing a batch of model calls through the run store: finished calls are read back, the rest go to the backend
-in one batch and are committed one by one as they finish."""
+in one batch and are committed one by one as they finish. `completion_status` is the one mapping from a
+finish reason to a recorded call's status."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
+from ledger.store import RunStore
 from model.backends.backend import Backend, Completion, Request
-from prover.store import RunStore
 
 
 @dataclass(frozen=True)
@@ -23,12 +24,19 @@ StatusOf = Callable[[Completion], str]
 OnEvent = Callable[[dict], None]
 
 
-def completion_status(c: Completion) -> str:
-    return {"error": "error", "length": "truncated"}.get(c.finish_reason, "ok")
+def completion_status(c: Completion, readable: bool = True) -> str:
+    """error | truncated (the answer hit max_tokens) | ok, or unparsed when the caller could not read the answer."""
+    if c.finish_reason == "error":
+        return "error"
+    if c.finish_reason == "length":
+        return "truncated"
+    return "ok" if readable else "unparsed"
 
 
 class CallRunner:
-    def __init__(self, backend: Backend, store: RunStore, problem_id: str, on_event: OnEvent | None = None):
+    """Runs calls through `store` (None: straight to the backend, nothing recorded or replayed)."""
+
+    def __init__(self, backend: Backend, store: RunStore | None, problem_id: str, on_event: OnEvent | None = None):
         self.backend = backend
         self.store = store
         self.problem_id = problem_id
@@ -38,13 +46,14 @@ class CallRunner:
         results: list[Completion | None] = [None] * len(calls)
         todo: list[int] = []
         for i, call in enumerate(calls):
-            found = self.store.finished(call.key)
+            found = self.store.finished(call.key) if self.store is not None else None
             if found:
                 results[i] = found[0]
             else:
                 todo.append(i)
         if calls:
-            self.on_event({"type": "calls", "kind": calls[0].kind, "total": len(calls), "reused": len(calls) - len(todo)})
+            self.on_event({"type": "calls", "kind": calls[0].kind, "total": len(calls),
+                           "reused": len(calls) - len(todo)})
         if todo:
             recorded: set[int] = set()
 
@@ -52,8 +61,9 @@ class CallRunner:
                 recorded.add(j)
                 call = calls[todo[j]]
                 status = status_of(completion)
-                self.store.record(call.key, call.kind, call.problem_id or self.problem_id, call.candidate_id,
-                                  call.round, call.request, completion, status)
+                if self.store is not None:
+                    self.store.record(call.key, call.kind, call.problem_id or self.problem_id, call.candidate_id,
+                                      call.round, call.request, completion, status)
                 self.on_event({"type": "call_done", "kind": call.kind, "key": call.key, "status": status,
                                "tokens": completion.prompt_tokens + completion.completion_tokens})
 

@@ -7,17 +7,19 @@ of a run still in progress shows what has finished so far.
 """
 from __future__ import annotations
 
-import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
-from model.backends.backend import Backend, Completion, Request, Sampling
-from prover.calls import Call, CallRunner, OnEvent
-from prover.errors import ProverError
-from prover.store import RunStore
+from ledger.calls import Call, CallRunner, OnEvent, completion_status
+from ledger.sampling import CallSampling
+from ledger.store import RunStore
+from model.backends.backend import Backend, Completion
 from verifier import metrics
-from verifier.grading_input import GradingItem
-from verifier.parse import parse_issues, status_of, usage_of
+from verifier.errors import VerifierError
+from verifier.grading import Grader
+from verifier.grading_input import GradingItem, items_digest
+from verifier.parse import parse_issues, usage_of
 from verifier.prompts import Templates
 from verifier.scores import boxed_values, last_score, parse_score
 from verifier.steps import segment
@@ -25,7 +27,6 @@ from verifier.verification import Issue
 
 RUBRICS = ("auto", "binary", "points")
 POINTS_ALLOWED = tuple(float(p) for p in range(8))  # the boxed value of the points rubric: a whole 0..7
-NONE_GIVEN = "(none given)"
 
 
 @dataclass(frozen=True)
@@ -39,14 +40,31 @@ class GradeConfig:
 
     def __post_init__(self):
         if self.verifications < 1:
-            raise ProverError(f"--verifications must be at least 1 (got {self.verifications})")
+            raise VerifierError(f"--verifications must be at least 1 (got {self.verifications})")
         if self.rubric not in RUBRICS:
-            raise ProverError(f"--rubric {self.rubric!r}: expected one of {', '.join(RUBRICS)}")
+            raise VerifierError(f"--rubric {self.rubric!r}: expected one of {', '.join(RUBRICS)}")
         if self.max_tokens < 1:
-            raise ProverError(f"--max-tokens must be at least 1 (got {self.max_tokens})")
+            raise VerifierError(f"--max-tokens must be at least 1 (got {self.max_tokens})")
 
     def identity(self) -> dict:
         return asdict(self)
+
+    def sampling(self) -> CallSampling:
+        return CallSampling(self.temperature, self.top_p, self.max_tokens, self.seed)
+
+
+def run_identity(input_name: str, items: list[GradingItem], config: GradeConfig, backend: Backend,
+                 templates: Templates) -> dict:
+    """What makes a grade run what it is: `--resume` continues a run only with the same identity."""
+    return {"kind": "grade", "input": input_name, "items": items_digest(items), "n": len(items),
+            "grade": config.identity(), "backend": backend.name,
+            "prompts": {k: v for k, v in templates.fingerprint().items() if k in ("verify", "grade_points")}}
+
+
+def open_run(directory: str | Path, resume: bool, input_name: str, items: list[GradingItem], config: GradeConfig,
+             backend: Backend, templates: Templates) -> RunStore:
+    """A new grade run in `directory`, or with `resume` the one there (refused when its identity differs)."""
+    return RunStore.start(directory, run_identity(input_name, items, config, backend, templates), resume)
 
 
 def rubric_of(item: GradingItem, rubric: str) -> str:
@@ -57,18 +75,6 @@ def rubric_of(item: GradingItem, rubric: str) -> str:
 
 def grade_key(item_id: str, n: int) -> str:
     return f"grade:{item_id}:{n}"
-
-
-def grade_request(item: GradingItem, rubric: str, config: GradeConfig, templates: Templates, n: int) -> Request:
-    seed = None if config.seed is None else (config.seed + zlib.crc32(grade_key(item.id, n).encode())) % 2**31
-    sampling = Sampling(temperature=config.temperature, top_p=config.top_p, max_tokens=config.max_tokens, seed=seed)
-    if rubric == "points":
-        prompt = templates.render("grade_points", problem=item.problem.statement, proof=item.proof,
-                                  reference_solution=item.problem.reference_solution or NONE_GIVEN,
-                                  grading_guidelines=item.problem.grading_guidelines or NONE_GIVEN)
-    else:
-        prompt = templates.render("verify", problem=item.problem.statement, proof=item.proof)
-    return Request(messages=({"role": "user", "content": prompt},), sampling=sampling)
 
 
 # ---- one grading, one item ----
@@ -98,7 +104,7 @@ def parse_grading(completion: Completion, rubric: str, item: GradingItem, proof=
     else:
         score = last_score(completion.text)
         points = None if score is None else score * item.max_points
-    status = status_of(completion, score)
+    status = completion_status(completion, readable=score is not None)
     if status != "ok":
         score = points = None
     issues = parse_issues(completion.text, proof) if proof is not None else []
@@ -164,9 +170,10 @@ class GradeRun:
     def __init__(self, items: list[GradingItem], config: GradeConfig, backend: Backend, store: RunStore,
                  templates: Templates, on_event: OnEvent | None = None):
         if not items:
-            raise ProverError("nothing to grade: the input holds no proofs")
+            raise VerifierError("nothing to grade: the input holds no proofs")
         self.items, self.config, self.backend, self.store, self.templates = items, config, backend, store, templates
         self.calls = CallRunner(backend, store, "grade", on_event)
+        self.grader = Grader(templates, config.sampling(), self.calls)
 
     def run(self) -> list[ItemGrade]:
         if self.store.meta("grade_items") is None:
@@ -176,8 +183,9 @@ class GradeRun:
         for item in self.items:
             rubric = rubric_of(item, self.config.rubric)
             for n in range(1, self.config.verifications + 1):
-                calls.append(Call(grade_key(item.id, n), "grade", item.id, None,
-                                  grade_request(item, rubric, self.config, self.templates, n), item.problem.id))
+                key = grade_key(item.id, n)
+                calls.append(Call(key, "grade", item.id, None,
+                                  self.grader.verify_request(key, item.problem, item.proof, rubric), item.problem.id))
         self.calls.run(calls, status_of=call_status)
         self.store.set_meta("status", "done")
         return read_grades(self.store)[1]
@@ -186,10 +194,9 @@ class GradeRun:
 def call_status(completion: Completion) -> str:
     """A grading call's status as recorded: error, truncated, unparsed (no readable boxed grade) or ok.
     (read_grades re-reads each answer with its item's rubric; only `error` makes --resume issue a call again.)"""
-    if completion.finish_reason in ("error", "length"):
-        return {"error": "error", "length": "truncated"}[completion.finish_reason]
     values = boxed_values(completion.text)
-    return "ok" if values and parse_score(values[-1], POINTS_ALLOWED + (0.5,)) is not None else "unparsed"
+    return completion_status(completion,
+                             readable=bool(values) and parse_score(values[-1], POINTS_ALLOWED + (0.5,)) is not None)
 
 
 def read_grades(store: RunStore) -> tuple[dict, list[ItemGrade]]:

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from ledger.errors import RunError as ProverError  # the ledger's own error (kept under its old name here)
 from model.backends.backend import Completion, Request
-from prover.errors import ProverError
 
 DB_NAME = "run.sqlite"
 SCHEMA_VERSION = 1

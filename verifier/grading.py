@@ -1,0 +1,106 @@
+"""Grading proofs with a model, the one way every job does it: M verifications of each proof, the meta-verifier's
+verdict on the verifications that raised issues, and (optionally) the exact checks.
+
+`Grader` builds the requests (templates, slots, one stable seed per call key), sends each stage as one batch
+through a CallRunner (the run store's, or none), and reads the answers back into Verifications with the meta
+verdicts applied. `verify`, the search and batch grading all build their requests here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ledger.calls import Call, CallRunner, OnEvent, completion_status
+from ledger.sampling import CallSampling
+from model.backends.backend import Backend, Completion, Request
+from problems.problem import Problem
+from verifier.evidence import Evidence, exact_evidence
+from verifier.parse import apply_meta, parse_meta, parse_verification
+from verifier.prompts import Templates
+from verifier.proof import Proof
+from verifier.scores import last_score
+from verifier.verification import Verification
+
+NONE_GIVEN = "(none given)"
+
+
+def verification_status(completion: Completion) -> str:
+    """A verification's (or a meta-verification's) status: readable when it ends with a score."""
+    return completion_status(completion, readable=last_score(completion.text) is not None)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A proof to grade and where its calls go: keys `<key>/verify/<j>` and `<key>/meta/<j>`."""
+    key: str
+    proof: Proof
+    candidate_id: str | None = None
+    round: int | None = None
+
+
+@dataclass
+class Graded:
+    verifications: list[Verification]
+    evidence: Evidence | None = None  # the exact checks, when asked for
+
+
+class Grader:
+    def __init__(self, templates: Templates, sampling: CallSampling, calls: CallRunner,
+                 on_event: OnEvent | None = None):
+        self.templates = templates
+        self.sampling = sampling
+        self.calls = calls
+        self.on_event = on_event or (lambda e: None)
+
+    # ---- requests ----
+    def verify_request(self, key: str, problem: Problem, proof_text: str, rubric: str = "binary") -> Request:
+        """The verifier's prompt: binary (0 / 0.5 / 1) or points (0-7, with the reference solution and guidelines)."""
+        sampling = self.sampling.for_key(key)
+        if rubric == "points":
+            return self.templates.request("grade_points", sampling, problem=problem.statement, proof=proof_text,
+                                          reference_solution=problem.reference_solution or NONE_GIVEN,
+                                          grading_guidelines=problem.grading_guidelines or NONE_GIVEN)
+        return self.templates.request("verify", sampling, problem=problem.statement, proof=proof_text)
+
+    def meta_request(self, key: str, problem: Problem, proof_text: str, analysis: str) -> Request:
+        return self.templates.request("meta_verify", self.sampling.for_key(key), problem=problem.statement,
+                                      proof=proof_text, verification=analysis)
+
+    # ---- grading ----
+    def grade(self, problem: Problem, subjects: list[Subject], verifications: int, meta: bool,
+              exact: bool = False) -> list[Graded]:
+        """Each proof verified `verifications` times (one batch for all), then the issues meta-verified (one batch),
+        then the exact checks; one Graded per subject, in order."""
+        calls = [Call(f"{s.key}/verify/{j}", "verify", s.candidate_id, s.round,
+                      self.verify_request(f"{s.key}/verify/{j}", problem, s.proof.text))
+                 for s in subjects for j in range(verifications)]
+        self.on_event({"type": "stage", "stage": "verify", "n": len(calls)})
+        completions = iter(self.calls.run(calls, status_of=verification_status))
+        graded = [Graded([parse_verification(next(completions), s.proof) for _ in range(verifications)])
+                  for s in subjects]
+        if meta:
+            self._meta(problem, subjects, graded)
+        if exact:
+            self.on_event({"type": "stage", "stage": "exact checks", "n": len(subjects)})
+            for s, g in zip(subjects, graded):
+                g.evidence = exact_evidence(problem, s.proof)
+        return graded
+
+    def _meta(self, problem: Problem, subjects: list[Subject], graded: list[Graded]) -> None:
+        """Ask the meta-verifier about every verification that raised issues; others have nothing to confirm."""
+        targets = [(s, j, v) for s, g in zip(subjects, graded) for j, v in enumerate(g.verifications) if v.issues]
+        if not targets:
+            return
+        calls = [Call(f"{s.key}/meta/{j}", "meta", s.candidate_id, s.round,
+                      self.meta_request(f"{s.key}/meta/{j}", problem, s.proof.text, v.analysis))
+                 for s, j, v in targets]
+        self.on_event({"type": "stage", "stage": "meta", "n": len(calls)})
+        for (_, _, v), completion in zip(targets, self.calls.run(calls, status_of=verification_status)):
+            rating, verdicts, _ = parse_meta(completion)
+            apply_meta(v, rating, verdicts)
+
+
+def grade_proof(backend: Backend, problem: Problem, proof: Proof, m: int, meta: bool, templates: Templates,
+                sampling: CallSampling) -> list[Verification]:
+    """Grading one given proof (`proofloop verify`): M verifications and the meta-verifier, nothing recorded."""
+    grader = Grader(templates, sampling, CallRunner(backend, None, problem.id))
+    return grader.grade(problem, [Subject("proof", proof)], m, meta)[0].verifications
