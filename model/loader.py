@@ -19,7 +19,7 @@ import torch
 
 from model.config import ModelConfig
 from model.errors import ModelError
-from model.fp8_linear import FP8Linear
+from model.layers.fp8_linear import FP8Linear
 from model.layers.moe import MoE
 from model.layers.quant import FP8, dequantize_fp8_blocks
 from model.layers.rope import Rope

@@ -27,7 +27,7 @@ from torch import nn
 
 import kernels
 from model.config import ModelConfig
-from model.fp8_linear import linear_weight
+from model.layers.fp8_linear import linear_weight
 from model.layers.cache import LayerCache
 from model.layers.indexer import Indexer
 from model.layers.norm import RMSNorm

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from model.fp8_linear import FP8Linear
+from model.layers.fp8_linear import FP8Linear
 
 import kernels
 import kernels.ops

@@ -90,7 +90,7 @@ def test_fp8_checkpoint_dequantizes(checkpoints, tokens, tmp_path):
 
 def test_keep_fp8(checkpoints, tokens, tmp_path):
     """keep_fp8 holds the FP8 weights as they are and computes what the widened weights compute."""
-    from model.fp8_linear import FP8Linear
+    from model.layers.fp8_linear import FP8Linear
 
     src, _ = checkpoints["deepseek_v32"]
     path = copy_checkpoint(src, tmp_path / "fp8")
