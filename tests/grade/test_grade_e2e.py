@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hang_guard import HANG_GUARD
 
 from resume_checks import finished_requests, logged_keys, server_keys, server_process
 
@@ -20,7 +21,6 @@ ROOT = TESTS.parent
 RESPONDER = f"{TESTS / 'grade' / 'fake_grader.py'}:respond"
 PROOFLOOP = [sys.executable, "-m", "cli"]
 FLAGS = ["--verifications", "1", "--model", "test-model", "--concurrency", "2", "--timeout", "60", "--seed", "3"]
-HANG_GUARD = 1800  # seconds; only a hung run gets near it
 
 
 @pytest.fixture

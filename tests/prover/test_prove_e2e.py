@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hang_guard import CLIENT_TIMEOUT, HANG_GUARD
 
 from resume_checks import finished_requests, logged_keys, server_keys, server_process
 
@@ -20,8 +21,7 @@ RESPONDER = f"{TESTS / 'prover' / 'fake_mathematician.py'}:respond"
 PROOFLOOP = [sys.executable, "-m", "cli"]
 ROOT = TESTS.parent
 FLAGS = ["--candidates", "2", "--verifications", "3", "--rounds", "3", "--refine-top", "1", "--feedback", "2",
-         "--seed", "7", "--timeout", "5", "--concurrency", "2", "--model", "test-model"]
-HANG_GUARD = 1800  # seconds; only a hung run gets near it
+         "--seed", "7", "--timeout", str(CLIENT_TIMEOUT), "--concurrency", "2", "--model", "test-model"]
 KILL_AT = 5  # finished calls before the kill
 
 

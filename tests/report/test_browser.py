@@ -7,6 +7,7 @@ import time
 import pytest
 
 from browser import chromium, open_page
+from hang_guard import LIMIT_GONE
 from report.build import render_run
 from synthetic import DSM, prove_run
 
@@ -92,4 +93,4 @@ def test_64_candidate_report_opens(tmp_path, dsm_proofs):
     print(f"\n64-candidate report: {len(html) / 1e6:.1f} MB, written in {rendered:.2f} s, "
           f"load event after {load_ms} ms in Chromium")
     assert page.dom.count('class="cand') == 64
-    assert load_ms < 10000  # the 2 s target is measured by tests/report/measure.py, not asserted under load
+    assert load_ms < LIMIT_GONE * 1000  # a hang guard: the 2 s target is measured by tests/report/measure.py
