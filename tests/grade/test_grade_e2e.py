@@ -1,7 +1,8 @@
 """`proofloop grade` end to end: a subprocess grading the GradingBench training subset (100 proofs, or the 12 the
 repository ships; M=1) against a real OpenAI-compatible HTTP server on 127.0.0.1, killed with SIGKILL mid-way and
 resumed: no finished grading is issued again, every item ends graded or counted as unparsed, and --json carries the
-agreement metrics. The server holds every answer after the first KILL_AT, so the kill lands mid-run on any machine."""
+agreement metrics. The server holds every answer after the first `kill_at`, so the kill lands mid-run on any
+machine."""
 import json
 import os
 import signal
@@ -33,7 +34,7 @@ def kill_at(gradingbench_set) -> int:
 def server(tmp_path, kill_at):
     log = tmp_path / "server.jsonl"
     release = tmp_path / "release"
-    with server_process(RESPONDER, log, "--delay", "0.04", "--hold-after", str(kill_at),
+    with server_process(RESPONDER, log, "--hold-after", str(kill_at),
                         "--release", str(release)) as url:
         yield url, log, release
 
