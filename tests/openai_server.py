@@ -23,6 +23,9 @@ Faults, applied to chat requests in arrival order (`faults`), then to every n-th
     garbage  HTTP 200 with an HTML page instead of JSON
     ok       no fault (a placeholder in the list)
 `models_fault` ("401", "500", "html", "garbage") makes every GET /v1/models fail that way.
+
+`hold_after=N` answers N chat requests and holds every later one until the file `release` exists (or the server
+stops): a kill-and-resume test kills the client at a known count of finished calls, however fast the machine is.
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ import hashlib
 import importlib
 import importlib.util
 import json
+import os
 import re
 import socket
 import sys
@@ -81,7 +85,8 @@ class OpenAIServer:
                  every: tuple[int, str] | None = None, api_key: str | None = None, reasoning_style: str = "field",
                  hang_seconds: float = 5.0, retry_after: str = "1", delay: float = 0.0,
                  models_fault: str | None = None, host: str = "127.0.0.1", port: int = 0,
-                 log_path: str | None = None, verbose: bool = False):
+                 log_path: str | None = None, verbose: bool = False, hold_after: int | None = None,
+                 release: str | None = None):
         for kind in [*faults, *([every[1]] if every else [])]:
             if kind not in FAULTS:
                 raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULTS)}")
@@ -92,6 +97,9 @@ class OpenAIServer:
         self.faults, self.every = list(faults), every
         self.hang_seconds, self.retry_after, self.delay = hang_seconds, retry_after, delay
         self.models_fault, self.verbose = models_fault, verbose
+        if hold_after is not None and not release:
+            raise ValueError("hold_after needs a release file (the held requests wait until it exists)")
+        self.hold_after, self.release, self._answered = hold_after, release, 0
         self.requests: list[Received] = []
         self.in_flight = self.max_in_flight = 0
         self._chat_count = 0
@@ -170,6 +178,18 @@ class OpenAIServer:
                 self._log.write(json.dumps(record) + "\n")
                 self._log.flush()
         return received
+
+    def _pass_gate(self) -> bool:
+        """Counts this answer; past `hold_after` answers it waits for the release file. False: the server stops."""
+        if self.hold_after is None:
+            return True
+        with self._lock:
+            self._answered += 1
+            held = self._answered > self.hold_after
+        while held and not os.path.exists(self.release):
+            if self._stopping.wait(0.05):
+                return False
+        return True
 
     def _cached(self, prompt: list[str]) -> int:
         """Longest prefix (in tokens) shared with an earlier prompt, as a prefix cache would find it."""
@@ -297,6 +317,8 @@ class _Handler(BaseHTTPRequestHandler):
         slow = fault == "hang" or fault == "stall" and not body.get("stream")
         if slow and app._stopping.wait(app.hang_seconds):
             return self._drop()
+        if not app._pass_gate():
+            return self._drop()
         if app.delay:
             time.sleep(app.delay)
         try:
@@ -404,6 +426,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--reasoning-style", choices=("field", "think"), default="field")
     p.add_argument("--log", default=None, help="append every request received to this JSONL file")
     p.add_argument("--verbose", action="store_true")
+    p.add_argument("--hold-after", type=int, default=None, help="answer N chat requests, hold the rest until "
+                                                                   "--release exists")
+    p.add_argument("--release", default=None, help="the file whose existence lets held requests through")
     a = p.parse_args(argv)
     every = None
     if a.every:
@@ -412,7 +437,8 @@ def main(argv: list[str] | None = None) -> None:
     server = OpenAIServer(load_responder(a.responder) if a.responder else None, model=a.model,
                           faults=[f for f in a.faults.split(",") if f], every=every, api_key=a.api_key,
                           reasoning_style=a.reasoning_style, hang_seconds=a.hang, retry_after=a.retry_after,
-                          delay=a.delay, host=a.host, port=a.port, log_path=a.log, verbose=a.verbose)
+                          delay=a.delay, host=a.host, port=a.port, log_path=a.log, verbose=a.verbose,
+                          hold_after=a.hold_after, release=a.release)
     print(f"http://{a.host}:{server.port}/v1", flush=True)
     try:
         server.serve_forever()

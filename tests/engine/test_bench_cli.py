@@ -45,8 +45,10 @@ def test_importing_model_does_not_import_torch():
     import subprocess
     import sys
 
+    from hang_guard import HANG_GUARD
+
     code = "import sys, model; assert 'torch' not in sys.modules; print(model.Engine.__name__)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_GUARD)
     assert out.returncode == 0 and out.stdout.strip() == "Engine", out.stderr
 
 

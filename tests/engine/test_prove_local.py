@@ -6,12 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hang_guard import HANG_GUARD
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def prove(*args):
     return subprocess.run([sys.executable, "-m", "cli", "prove", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+                          timeout=HANG_GUARD)
 
 
 def test_prove_on_the_local_engine_and_resume(tiny, tmp_path):

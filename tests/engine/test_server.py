@@ -6,6 +6,7 @@ import json
 from urllib.parse import urlsplit
 
 import pytest
+from hang_guard import HANG_GUARD
 
 from model.backends.backend import Request, Sampling
 from model.backends.local import LocalBackend
@@ -26,7 +27,7 @@ def server(tiny):
 
 def call(server, method: str, route: str, body=None, raw: bytes | None = None):
     parts = urlsplit(server.base_url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=HANG_GUARD)
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     conn.request(method, "/v1" + route, body=data, headers={"Content-Type": "application/json"})
     resp = conn.getresponse()

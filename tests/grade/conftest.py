@@ -7,21 +7,20 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-GRADINGBENCH = DATA / "gradingbench" / "gradingbench_filtered_100_train.csv"
-DSM_OUTPUTS = DATA / "deepseek-math-v2" / "outputs"
-PROOFBENCH = DATA / "imobench" / "proofbench_v2.csv"
+import real_data  # noqa: E402
 
 
 @pytest.fixture
-def gradingbench() -> Path:
-    if not GRADINGBENCH.is_file():
-        pytest.skip(f"no GradingBench subset at {GRADINGBENCH}")
-    return GRADINGBENCH
+def gradingbench_set() -> real_data.Source:
+    """The GradingBench CSV: the 100 of ../shared/data, or the 12 in problems/data (tests/real_data.py)."""
+    return real_data.gradingbench()
+
+
+@pytest.fixture
+def gradingbench(gradingbench_set) -> Path:
+    return gradingbench_set.path
 
 
 @pytest.fixture
 def dsm_outputs() -> Path:
-    if not DSM_OUTPUTS.is_dir():
-        pytest.skip(f"no DeepSeekMath-V2 outputs at {DSM_OUTPUTS}")
-    return DSM_OUTPUTS
+    return real_data.dsm_outputs().path

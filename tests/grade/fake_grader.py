@@ -18,7 +18,7 @@ def respond(request: dict) -> str:
     prompt = request["messages"][-1]["content"]
     if prompt.startswith("You are an olympiad grader"):
         proof = prompt.split("Contestant's proof:", 1)[1].split("Mark on this four-level scale:", 1)[0]
-        h = digest(proof)
+        h = digest(proof.strip())  # the proof's own text, whatever whitespace the template puts around it
         if h % 23 == 0:
             return "## Issues\nNone\n\n## Points\nI cannot decide on a grade."
         points = LEVELS[h % 4]

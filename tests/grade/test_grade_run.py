@@ -64,16 +64,16 @@ def test_config_checks():
 
 
 def test_grade_run_in_process(tmp_path, gradingbench):
-    items = read_grading_input(gradingbench)[:20]
+    items = read_grading_input(gradingbench)[:20]  # 20 of the full set, or the 12 shipped
     backend = ScriptedBackend(respond)
     store = RunStore.create(tmp_path / "run", {"kind": "grade", "grade": {"verifications": 2, "rubric": "auto"},
                                                  "input": "gb"})
     grades = GradeRun(items, GradeConfig(verifications=2), backend, store, Templates()).run()
-    assert len(backend.requests) == 40 and all("Grading guidelines" in r.messages[0]["content"]
+    assert len(backend.requests) == 2 * len(items) and all("Grading guidelines" in r.messages[0]["content"]
                                                for r in backend.requests)
-    assert len(grades) == 20 and all(gr.rubric == "points" for gr in grades)
+    assert len(grades) == len(items) >= 12 and all(gr.rubric == "points" for gr in grades)
     out = summarize(grades, store.call_stats(), str(tmp_path))
-    assert out["n"] == 20 and sum(out["gradings"].values()) == 40
+    assert out["n"] == len(items) and sum(out["gradings"].values()) == 2 * len(items)
     assert out["gradings"].get("unparsed", 0) == out["unparsed"]
     ours = [x.points for x in grades]
     human = [x.item.human_points for x in grades]

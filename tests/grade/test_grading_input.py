@@ -1,19 +1,18 @@
 """Reading grading sets: the real GradingBench, DeepSeekMath-V2 and IMO-ProofBench files, generic JSONL, bad input."""
 import json
-from pathlib import Path
 
 import pytest
+from real_data import proofbench_csv
 
 from verifier.errors import VerifierError
 from verifier.grading_input import items_digest, read_grading_input
 
-PROOFBENCH = Path(__file__).resolve().parents[3] / "shared" / "data" / "imobench" / "proofbench_v2.csv"
 
-
-def test_gradingbench_csv(gradingbench):
-    items = read_grading_input(gradingbench)
-    assert len(items) == 100
-    assert len({i.id for i in items}) == 100
+def test_gradingbench_csv(gradingbench_set):
+    items = read_grading_input(gradingbench_set.path)
+    n = 100 if gradingbench_set.full else 12  # the training subset, or the 12 in problems/data
+    assert len(items) == n
+    assert len({i.id for i in items}) == n
     assert {i.human_points for i in items} == {0.0, 1.0, 6.0, 7.0}
     first = items[0]
     assert first.id == "GB-0849" and first.problem.id == "PB-Advanced-026" and first.max_points == 7
@@ -33,23 +32,23 @@ def test_deepseek_outputs_points_by_contest(dsm_outputs):
 
 
 def test_proofbench_csv_with_proofs_file(dsm_outputs, tmp_path):
-    if not PROOFBENCH.is_file():
-        pytest.skip("no IMO-ProofBench CSV")
-    items = read_grading_input(PROOFBENCH, dsm_outputs / "IMO-ProofBench-Advanced.jsonl")
-    assert len(items) == 30 and items[0].problem.id == "PB-Advanced-001"
+    proofs = dsm_outputs / "IMO-ProofBench-Advanced.jsonl"
+    n = sum(1 for line in proofs.read_text(encoding="utf-8").splitlines() if line.strip())  # 30, or 2 shipped
+    items = read_grading_input(proofbench_csv(), proofs)
+    assert len(items) == n and items[0].problem.id == "PB-Advanced-001"
     assert items[0].problem.reference_solution and items[0].human_points is not None
     own = tmp_path / "proofs.jsonl"
     own.write_text(json.dumps({"problem_id": "PB-Basic-001", "proof": "By symmetry."}) + "\n"
                    + json.dumps({"problem_id": "PB-Basic-001", "proof": "Another.", "human_points": 1}) + "\n")
-    items = read_grading_input(PROOFBENCH, own)
+    items = read_grading_input(proofbench_csv(), own)
     assert [i.id for i in items] == ["PB-Basic-001", "PB-Basic-001#2"]
     assert items[1].human_points == 1.0 and items[0].human_points is None
     with pytest.raises(VerifierError, match="needs|--proofs"):
-        read_grading_input(PROOFBENCH)
+        read_grading_input(proofbench_csv())
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"problem_id": "NOPE-1", "proof": "x"}) + "\n")
     with pytest.raises(VerifierError, match="'NOPE-1' is not in"):
-        read_grading_input(PROOFBENCH, bad)
+        read_grading_input(proofbench_csv(), bad)
 
 
 def test_generic_jsonl(tmp_path):

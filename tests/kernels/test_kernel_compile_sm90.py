@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hang_guard import HANG_GUARD
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,7 +28,7 @@ def test_every_kernel_compiles_for_sm90_without_spills_on_the_main_paths():
     env["PYTHONPATH"] = str(ROOT)
     env.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
     res = subprocess.run([sys.executable, "-m", "kernels.compile_check", "--arch", "90", "--ptxas"],
-                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=HANG_GUARD)
     lines = [ln for ln in res.stdout.splitlines() if ln.startswith(("ok", "FAIL"))]
     assert res.returncode == 0 and lines, res.stdout + res.stderr[-3000:]
     assert not [ln for ln in lines if ln.startswith("FAIL")]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hang_guard import HANG_GUARD
 
 import kernels
 from bench import kernels as bench
@@ -26,7 +27,7 @@ compiled_cuda = pytest.mark.skipif(not torch.cuda.is_available() or INTERPRETED,
 def test_gpu_tests_in_a_compiled_process():
     env = dict(os.environ, TRITON_INTERPRET="0", PYTHONPATH=str(ROOT))
     res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__], env=env,
-                         cwd=ROOT, capture_output=True, text=True, timeout=1800)
+                         cwd=ROOT, capture_output=True, text=True, timeout=HANG_GUARD)
     assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-2000:]
 
 

@@ -3,6 +3,7 @@ import logging
 import threading
 
 import pytest
+from hang_guard import CLIENT_TIMEOUT, HANG_GUARD
 
 from model.backends.backend import Request, Sampling
 from model.backends.remote import RemoteBackend
@@ -13,7 +14,7 @@ def ask(text: str, **sampling) -> Request:
 
 
 def backend(server, **options) -> RemoteBackend:
-    fast = dict(timeout=2, connect_timeout=1, retries=2, backoff=0.01)
+    fast = dict(timeout=CLIENT_TIMEOUT, connect_timeout=CLIENT_TIMEOUT, retries=2, backoff=0.01)
     return RemoteBackend(server.base_url, server.model, **{**fast, **options})
 
 
@@ -73,8 +74,8 @@ def test_cached_tokens_reported(serve):
 @pytest.mark.parametrize("fault,stream", [("500", True), ("429", True), ("hang", True), ("stall", True),
                                           ("drop", True), ("drop", False), ("hang", False)])
 def test_transient_failures_are_retried(serve, fault, stream):
-    server = serve(reply("proof"), faults=[fault], hang_seconds=3, retry_after="0.3")
-    [c] = backend(server, stream=stream, timeout=0.5).generate([ask("q")])
+    server = serve(reply("proof"), faults=[fault], hang_seconds=HANG_GUARD, retry_after="0.3")  # until it stops
+    [c] = backend(server, stream=stream).generate([ask("q")])
     assert (c.error, c.text, c.finish_reason) == (None, "proof", "stop")
     assert list(server.calls_per_key().values()) == [2]
     if fault == "429":  # Retry-After honoured although backoff is 0.01 s

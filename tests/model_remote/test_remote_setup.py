@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hang_guard import CLIENT_TIMEOUT, HANG_GUARD
 
 from model.backends.backend import Request
 from model.backends.remote import RemoteBackend, normalise_endpoint, parse_retry_after
@@ -94,7 +95,7 @@ def test_check_unauthorised(serve):
 def test_check_hang(serve):
     server = serve()
     server.add_faults("hang")  # only chat requests hang; /models answers
-    assert RemoteBackend(server.base_url, "m", timeout=0.5).check() == ["test-model"]
+    assert RemoteBackend(server.base_url, "m", timeout=CLIENT_TIMEOUT).check() == ["test-model"]
 
 
 def test_from_env(serve, monkeypatch):
@@ -129,13 +130,13 @@ def test_server_as_a_process(tmp_path):
                              "--faults", "500", "--log", str(log)], stdout=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().strip()
-        b = RemoteBackend(url, "test-model", backoff=0.01, timeout=5)
+        b = RemoteBackend(url, "test-model", backoff=0.01, timeout=CLIENT_TIMEOUT)
         [c] = b.generate([Request(messages=({"role": "user", "content": "hi"},))])
         assert (c.text, c.reasoning, c.error) == ("scripted", "hmm", None)
         assert len(log.read_text().splitlines()) == 2  # the 500 and its retry
     finally:
         proc.terminate()
-        proc.wait(10)
+        proc.wait(HANG_GUARD)
 
 
 def sse(*lines: str) -> "io.BytesIO":

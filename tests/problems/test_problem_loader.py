@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 
 import pytest
+import real_data
 
 from problems import ProblemError, load_file
 
@@ -182,18 +183,15 @@ def test_missing_file_and_directory(tmp_path):
         load_file(tmp_path)
 
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
-
-
-@pytest.mark.skipif(not SHARED.is_dir(), reason=f"no shared data at {SHARED}")
 def test_real_deepseek_outputs_and_gradingbench():
+    outputs = real_data.dsm_outputs()  # the full set in ../shared/data, or the first and last line of each file
     counts = {"IMO2025": 6, "CMO2024": 6, "Putnam2024": 12, "IMO-ProofBench-Basic": 30, "IMO-ProofBench-Advanced": 30}
     for stem, count in counts.items():
-        problems = load_file(SHARED / "deepseek-math-v2" / "outputs" / f"{stem}.jsonl")
-        assert len(problems) == count and all(p.max_points in (7, 10, 21) for p in problems)
-    basic = load_file(SHARED / "deepseek-math-v2" / "outputs" / "IMO-ProofBench-Basic.jsonl")
+        problems = load_file(outputs.path / f"{stem}.jsonl")
+        assert len(problems) == (count if outputs.full else 2) and all(p.max_points in (7, 10, 21) for p in problems)
+    basic = load_file(outputs.path / "IMO-ProofBench-Basic.jsonl")
     assert all(p.reference_solution and p.grading_guidelines for p in basic)
-    graded = load_file(SHARED / "gradingbench" / "gradingbench_filtered_100_train.csv")
+    graded = load_file(real_data.gradingbench().path)
     assert len(graded) == len({p.id for p in graded}) and all(p.id.startswith("PB-") for p in graded)
 
 

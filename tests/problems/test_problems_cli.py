@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hang_guard import HANG_GUARD
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -14,7 +15,7 @@ def run(*args, cwd=ROOT):
     env = dict(os.environ, COLUMNS="200", PYTHONPATH=str(ROOT))
     env.pop("PROOFLOOP_DEBUG", None)
     return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=60)
+                          timeout=HANG_GUARD)
 
 
 def test_list_table():

@@ -1,5 +1,7 @@
 """`proofloop prove` end to end: a subprocess against a real OpenAI-compatible HTTP server on 127.0.0.1 that injects
-a 500 and a hang, killed with SIGKILL mid-run and resumed without re-issuing any finished call."""
+a 500 and a hang, killed with SIGKILL mid-run and resumed without re-issuing any finished call. The server holds
+every answer after the fifth until the test releases it, so the kill lands mid-run however fast the machine is; the
+hang lasts until the server stops, so only the client's timeout (far above the work) ends it."""
 import json
 import os
 import signal
@@ -10,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hang_guard import CLIENT_TIMEOUT, HANG_GUARD
 
 from resume_checks import finished_requests, logged_keys, server_keys, server_process
 
@@ -18,23 +21,26 @@ RESPONDER = f"{TESTS / 'prover' / 'fake_mathematician.py'}:respond"
 PROOFLOOP = [sys.executable, "-m", "cli"]
 ROOT = TESTS.parent
 FLAGS = ["--candidates", "2", "--verifications", "3", "--rounds", "3", "--refine-top", "1", "--feedback", "2",
-         "--seed", "7", "--timeout", "1", "--concurrency", "2", "--model", "test-model"]
+         "--seed", "7", "--timeout", str(CLIENT_TIMEOUT), "--concurrency", "2", "--model", "test-model"]
+KILL_AT = 5  # finished calls before the kill
 
 
 @pytest.fixture
 def server(tmp_path):
     log = tmp_path / "server.jsonl"
-    with server_process(RESPONDER, log, "--faults", "500,hang", "--hang", "3", "--delay", "0.25") as url:
-        yield url, log
+    release = tmp_path / "release"
+    with server_process(RESPONDER, log, "--faults", "500,hang", "--hang", str(HANG_GUARD), "--delay", "0.05",
+                        "--hold-after", str(KILL_AT), "--release", str(release)) as url:
+        yield url, log, release
 
 
 def test_prove_killed_and_resumed(server, tmp_path):
-    url, log = server
+    url, log, release = server
     run = tmp_path / "run"
     cmd = PROOFLOOP + ["prove", "imo2025/1", "--endpoint", url, *FLAGS, "--run", str(run), "--json"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     db = run / "run.sqlite"
-    deadline = time.time() + 60
+    deadline = time.time() + HANG_GUARD
     while time.time() < deadline:
         if db.exists():
             try:
@@ -43,7 +49,7 @@ def test_prove_killed_and_resumed(server, tmp_path):
                 conn.close()
             except sqlite3.OperationalError:
                 n = 0
-            if n >= 5:
+            if n >= KILL_AT:
                 break
         time.sleep(0.05)
     else:
@@ -56,6 +62,7 @@ def test_prove_killed_and_resumed(server, tmp_path):
     assert 5 <= len(done_before) < 22
     seen_before = len(logged_keys(log))
     finished_keys = server_keys(url, "test-model", done_before)
+    release.touch()  # the server answers everything from now on
 
     again = subprocess.run(PROOFLOOP + ["prove", "imo2025/1", "--endpoint", url, *FLAGS, "--run", str(run)],
                            cwd=ROOT, capture_output=True, text=True)
@@ -65,7 +72,7 @@ def test_prove_killed_and_resumed(server, tmp_path):
                                         "--run", str(run), "--resume"], cwd=ROOT, capture_output=True, text=True)
     assert other.returncode == 2 and "another config" in other.stderr
 
-    resumed = subprocess.run(cmd + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    resumed = subprocess.run(cmd + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=HANG_GUARD)
     assert resumed.returncode == 0, resumed.stderr
     out = json.loads(resumed.stdout)
     assert out["status"] == "accepted" and out["mean_score"] == 1.0 and out["verifications"] == 3

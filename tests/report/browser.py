@@ -12,6 +12,8 @@ import tempfile
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
+from hang_guard import HANG_GUARD
+
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-default-apps", "--disable-extensions", "--enable-logging=stderr", "--v=0"]
@@ -58,7 +60,7 @@ class Page:
         return [line for line in self.console if "Uncaught" in line or "Refused to" in line]
 
 
-def open_page(url: str, timeout: float = 90) -> Page:
+def open_page(url: str, timeout: float = HANG_GUARD) -> Page:
     exe = chromium()
     if exe is None:
         raise RuntimeError("no chromium on PATH")

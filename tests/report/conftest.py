@@ -7,19 +7,20 @@ if str(HERE) not in sys.path:
 
 import pytest  # noqa: E402
 
-from synthetic import DSM_OUTPUTS, real_proofs  # noqa: E402
+from synthetic import DSM, DSM_OUTPUTS, real_proofs  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def dsm_proofs() -> list[str]:
-    if not DSM_OUTPUTS.is_dir():
-        pytest.skip(f"no DeepSeekMath-V2 outputs at {DSM_OUTPUTS}")
-    return real_proofs()
+    """The 84 DeepSeekMath-V2 proofs of ../shared/data, or the 10 shipped in tests/data."""
+    proofs = real_proofs()
+    assert proofs, f"no DeepSeekMath-V2 outputs at {DSM_OUTPUTS}"
+    return proofs
 
 
 @pytest.fixture(scope="session")
 def real_proofs_sample(dsm_proofs) -> list[str]:
-    return dsm_proofs[::12]
+    return dsm_proofs[::12] if DSM.full else dsm_proofs  # every 12th of the full set: 7 proofs
 
 
 class FakeGraderBackend:
@@ -43,7 +44,7 @@ class FakeGraderBackend:
 
 @pytest.fixture(scope="session")
 def dsm_grade_run(tmp_path_factory, dsm_proofs) -> Path:
-    """A grade run (M=1, fake grader) over the 84 DeepSeekMath-V2 proofs, and its report written beside it."""
+    """A grade run (M=1, fake grader) over the DeepSeekMath-V2 proofs (84, or the 10 shipped), and its report."""
     sys.path.insert(0, str(HERE.parent / "grade"))
     from verifier.batch import GradeConfig, GradeRun
     from ledger.store import RunStore
@@ -52,9 +53,9 @@ def dsm_grade_run(tmp_path_factory, dsm_proofs) -> Path:
     from verifier.prompts import Templates
 
     items = [it for path in sorted(DSM_OUTPUTS.glob("*.jsonl")) for it in read_grading_input(path)]
-    assert len(items) == 84
+    assert len(items) == (84 if DSM.full else 10)
     run = tmp_path_factory.mktemp("dsm") / "run"
-    store = RunStore.create(run, {"kind": "grade", "input": "deepseek-math-v2 outputs", "n": 84,
+    store = RunStore.create(run, {"kind": "grade", "input": "deepseek-math-v2 outputs", "n": len(items),
                                   "grade": {"verifications": 1, "rubric": "auto"}})
     GradeRun(items, GradeConfig(verifications=1), FakeGraderBackend(), store, Templates()).run()
     store.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from real_data import dsm_outputs
+
 from ledger.store import RunStore
 from model.backends.backend import Completion, Request, Sampling
 from problems.problem import Problem
@@ -13,8 +15,8 @@ from verifier.evidence import exact_evidence
 from verifier.steps import segment
 from verifier.verification import Issue, Verification
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-DSM_OUTPUTS = DATA / "deepseek-math-v2" / "outputs"
+DSM = dsm_outputs()  # the full set in ../shared/data, or the subset in tests/data (tests/real_data.py)
+DSM_OUTPUTS = DSM.path
 
 PROOF = """**Step 1.** Let $n \\ge 3$ and put $S = \\sum_{i=1}^{n} a_i^2$. By Cauchy–Schwarz,
 \\[ \\Big(\\sum_{i=1}^n a_i\\Big)^2 \\le n \\sum_{i=1}^n a_i^2 . \\]

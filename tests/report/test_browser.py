@@ -7,8 +7,9 @@ import time
 import pytest
 
 from browser import chromium, open_page
+from hang_guard import LIMIT_GONE
 from report.build import render_run
-from synthetic import prove_run
+from synthetic import DSM, prove_run
 
 pytestmark = pytest.mark.skipif(chromium() is None, reason="no chromium on PATH (apt-get install chromium; "
                                                            ".ci/run installs it where apt-get exists)")
@@ -34,7 +35,7 @@ def test_84_proofs_report_in_browser(dsm_grade_run):
     page = open_page((dsm_grade_run / "report.html").as_uri())
     check_clean(page)
     math = int(page.root["data-math-elements"])
-    assert math == stats["converted"] > 10000
+    assert math == stats["converted"] > (10000 if DSM.full else 2000)
     assert page.tags.get("math") == math and page.tags.get("script") == 1
     unconverted = int(page.root["data-math-unconverted"])
     assert unconverted == stats["unconverted"] == page.dom.count('class="tex-fail')
@@ -92,4 +93,4 @@ def test_64_candidate_report_opens(tmp_path, dsm_proofs):
     print(f"\n64-candidate report: {len(html) / 1e6:.1f} MB, written in {rendered:.2f} s, "
           f"load event after {load_ms} ms in Chromium")
     assert page.dom.count('class="cand') == 64
-    assert load_ms < 10000  # the 2 s target is measured by tests/report/measure.py, not asserted under load
+    assert load_ms < LIMIT_GONE * 1000  # a hang guard: the 2 s target is measured by tests/report/measure.py

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hang_guard import HANG_GUARD
 
 from ledger.store import RunStore
 from synthetic import prove_run
@@ -31,11 +32,11 @@ def served(tmp_path_factory):
     assert m, line + proc.stderr.read() if proc.poll() is not None else line
     yield m.group(1), int(m.group(2)), followed
     proc.terminate()
-    proc.wait(10)
+    proc.wait(HANG_GUARD)
 
 
 def get(host, port, path, method="GET"):
-    conn = http.client.HTTPConnection(host, port, timeout=30)
+    conn = http.client.HTTPConnection(host, port, timeout=HANG_GUARD)
     conn.putrequest(method, path, skip_host=False, skip_accept_encoding=True)  # the path goes out byte for byte
     conn.endheaders()
     r = conn.getresponse()
@@ -97,5 +98,5 @@ def test_read_only(served, method):
 
 def test_serve_refuses_a_non_run(tmp_path):
     r = subprocess.run([sys.executable, "-m", "cli", "serve", str(tmp_path), "--port", "0"], cwd=ROOT,
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=HANG_GUARD)
     assert r.returncode == 2 and "holds no run" in r.stderr

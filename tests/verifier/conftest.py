@@ -1,26 +1,19 @@
-"""Real DeepSeekMath-V2 proofs from ../shared/data, when that folder is present (tests using them skip otherwise)."""
+"""Real DeepSeekMath-V2 proofs: the 84 in ../shared/data when that folder is present, else the 10 the repository
+ships in tests/data (see tests/real_data.py)."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
-
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "deepseek-math-v2" / "outputs"
-
-
-def load_real_proofs() -> list[dict]:
-    rows = []
-    for path in sorted(DATA.glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                rows.append(json.loads(line))
-    return rows
+from real_data import dsm_outputs, dsm_rows
 
 
 @pytest.fixture(scope="session")
 def real_proofs() -> list[dict]:
-    rows = load_real_proofs()
-    if not rows:
-        pytest.skip(f"no DeepSeekMath-V2 outputs under {DATA}")
+    rows = dsm_rows()
+    assert rows, f"no DeepSeekMath-V2 outputs under {dsm_outputs().path}"
     return rows
+
+
+@pytest.fixture(scope="session")
+def full_data() -> bool:
+    """True when the tests read the full sets from ../shared/data, False on the shipped subsets."""
+    return dsm_outputs().full

@@ -37,12 +37,12 @@ def test_exact_evidence_switches():
     assert ev.lean.status == "unavailable"  # no ```lean block in the proof
 
 
-def test_no_false_alarms_on_full_mark_real_proofs(real_proofs):
+def test_no_false_alarms_on_full_mark_real_proofs(real_proofs, full_data):
     """The worst outcome is refuting a correct proof: no exact check may fire on a full-mark proof."""
     full = {"IMO": 7, "PB": 7, "CMO": 21, "Putnam": 10}
     checked = confirmed = 0
-    # every other proof keeps the suite quick; `python -m verifier.exact_bench` runs them all
-    for row in real_proofs[::2]:
+    # every other proof of the 84 keeps the suite quick; `python -m verifier.exact_bench` runs them all
+    for row in real_proofs[::2] if full_data else real_proofs:
         pred = row["model_prediction"]
         top = next(v for k, v in full.items() if row["problem_idx"].startswith(k))
         if pred["human_rating"] != top:
@@ -51,4 +51,7 @@ def test_no_false_alarms_on_full_mark_real_proofs(real_proofs):
         assert ev.issues == [], (row["problem_idx"], [(i.step, i.quote, i.evidence) for i in ev.issues])
         checked += 1
         confirmed += ev.counts()["confirmed"]
-    assert checked >= 30 and confirmed > 150
+    if full_data:
+        assert checked >= 30 and confirmed > 150
+    else:  # the 10 shipped proofs: 6 have full marks, with 34 confirmed claims
+        assert checked == 6 and confirmed > 25

@@ -4,6 +4,7 @@ import stat
 import sys
 
 import pytest
+from hang_guard import HANG_GUARD
 
 from problems.problem import Problem
 from verifier.evidence import exact_evidence
@@ -189,11 +190,11 @@ def test_evidence_with_fake_lean(fake_lean):
 
 @pytest.mark.skipif(shutil.which("lean") is None, reason="needs a real `lean` on PATH")
 def test_real_lean():
-    ok = check_lean("theorem t : 1 + 1 = 2 := rfl\n", timeout=120)
+    ok = check_lean("theorem t : 1 + 1 = 2 := rfl\n", timeout=HANG_GUARD)
     if ok.status == "unavailable":
         pytest.skip(ok.reason)
     assert ok.status == "checked", ok.reason
-    bad = check_lean("theorem t : 1 + 1 = 3 := rfl\n", timeout=120)
+    bad = check_lean("theorem t : 1 + 1 = 3 := rfl\n", timeout=HANG_GUARD)
     assert bad.status == "rejected" and bad.errors and bad.errors[0].line == 1
-    sorry = check_lean("theorem t : 1 + 1 = 3 := by sorry\n", timeout=120)
+    sorry = check_lean("theorem t : 1 + 1 = 3 := by sorry\n", timeout=HANG_GUARD)
     assert sorry.status == "rejected"

@@ -79,7 +79,7 @@ def test_segment_edge_cases():
     assert len(segment("a\n\nb\n\nc").steps) == 3
 
 
-def test_segment_real_proofs(real_proofs):
+def test_segment_real_proofs(real_proofs, full_data):
     total = 0
     for row in real_proofs:
         text = row["model_prediction"]["proof"]
@@ -88,7 +88,7 @@ def test_segment_real_proofs(real_proofs):
         assert all(_balanced(s.text) for s in proof.steps), row["problem_idx"]
         assert len(proof.steps) >= 5
         total += len(proof.steps)
-    assert total > 1000
+    assert total > (1000 if full_data else 400)  # 84 proofs, or the 10 shipped (506 steps)
 
 
 def test_locate():

@@ -1,4 +1,5 @@
 import sympy as sp
+from hang_guard import HANG_GUARD, LIMIT_GONE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -95,7 +96,7 @@ def test_huge_claims_unchecked_quickly():
     for text in [r"\(10^{10^{10}} + 1 = 7\)", r"\(100000! = 3\)", r"\((x+1)^{100000} = x\)",
                  r"\(2^{2^{n}} \equiv 1 \pmod{17}\)"]:
         assert all(v == "unchecked" for _, v in verdicts(text)), verdicts(text)
-    assert time.monotonic() - t0 < 10
+    assert time.monotonic() - t0 < LIMIT_GONE  # milliseconds with the size limits
 
 
 # ---- property tests: nothing true is refuted
@@ -180,6 +181,6 @@ def test_heavy_claims_finish_without_the_timer_in_a_thread():
 
     th = threading.Thread(target=run)
     th.start()
-    th.join(60)
-    assert not th.is_alive() and out["t"] < 20
+    th.join(HANG_GUARD)
+    assert not th.is_alive() and out["t"] < LIMIT_GONE  # milliseconds with the size limits
     assert all(v != "confirmed" for _, v in out["v"])
