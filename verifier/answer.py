@@ -50,7 +50,9 @@ _CONCLUSION = re.compile(
 
 
 def _boxed(text: str) -> list[tuple[int, str]]:
-    return [(start, text[s:e]) for start, s, e in boxed_spans(text)]
+    """(offset, content) of each box; a content longer than MAX_ANSWER_CHARS is cut just past it (it is then
+    not compared), so nested boxes cannot make this quadratic."""
+    return [(start, text[s:min(e, s + MAX_ANSWER_CHARS + 1)]) for start, s, e in boxed_spans(text)]
 
 
 def _same(a: str, b: str) -> bool:

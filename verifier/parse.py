@@ -223,8 +223,9 @@ def read_issues(text: str, proof: Proof | None) -> tuple[list[Issue], str]:
     said_none = False
     for line in body.splitlines():
         head = line[:MAX_LINE]
-        f = FIELD.match(head)
-        if f or BLOCK_HEAD.match(head):
+        opens = BLOCK_HEAD.match(head)  # "**Issue 2:**" alone: a new block, not an empty description
+        f = None if opens else FIELD.match(head)
+        if f or opens:
             role = _FIELD_ROLE[f.group("field").lower()] if f else None
             if block is None or role is None or role in block.fields:
                 if block is not None and (issue := block.issue(proof)) is not None:

@@ -44,9 +44,13 @@ def boxed_spans(text: str) -> list[tuple[int, int, int]]:
     return [(opens[o], o + 1, closes[o]) for o in sorted(opens) if o in closes]
 
 
+MAX_BOXED_CHARS = 10_000
+
+
 def boxed_values(text: str) -> list[str]:
-    """Contents of every \\boxed{...} in text, in order, with nested braces matched."""
-    return [text[s:e].strip() for _, s, e in boxed_spans(text)]
+    """Contents of every \\boxed{...} in text, in order, with nested braces matched. Each is cut at
+    MAX_BOXED_CHARS (no grade or answer is that long), so nested boxes cannot make the output quadratic."""
+    return [text[s:min(e, s + MAX_BOXED_CHARS)].strip() for _, s, e in boxed_spans(text)]
 
 
 _HALF = {"1/2", "\\frac{1}{2}", "\\frac12", "\\tfrac{1}{2}", "\\dfrac{1}{2}", "0.5", ".5", "0.50"}
@@ -186,7 +190,7 @@ def read_verdict(text: str, rubric: str = "binary") -> Verdict:
     shown = visible(text)
     start, end = verdict_region(shown)
     region = shown[start:end]
-    found: list[tuple[int, str]] = [(start + s, region[b:e]) for s, b, e in boxed_spans(region)]
+    found = [(start + s, region[b:e]) for s, b, e in boxed_spans(region) if e - b <= MAX_VALUE_CHARS]
     found += [(start + m.start("v"), m.group("v")) for m in _LABEL_VALUE.finditer(region)]
     for offset, raw in sorted(found, reverse=True):  # the last verdict in the region is the answer's
         read = _value_of(raw)
