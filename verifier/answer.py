@@ -305,6 +305,8 @@ def compare(expected: str, got: str) -> tuple[bool | None, str, str]:
     except ParseFailure as exc:
         if words is not None and words[0] is True and same_numbers:
             return True, "words", "the same words and numbers, no formula to compare"
+        if words is not None and words[0] is False and same_numbers:
+            return False, "words", f"the answers say {words[1]}"
         return None, "", f"answer not read as a formula: {exc}"
     except (CheckTimeout, TypeError, ValueError, ZeroDivisionError, AttributeError, RecursionError):
         return None, "", "could not compare the answers"
