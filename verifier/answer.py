@@ -79,15 +79,10 @@ def final_answer(text: str) -> tuple[int, str] | None:
     boxed = final_answers(text)[0]
     if boxed:
         return boxed[-1]
-    m = None
-    for m in re.finditer(r"\*{0,2}(?:final\s+)?answer\s*[:.]\*{0,2}\s*(.+)", text, re.IGNORECASE):
-        pass
-    if m:
-        return m.start(1), m.group(1).strip()
-    for m in re.finditer(r"the answer is\s+(.+?)(?:\.\s|\.$|\n|$)", text, re.IGNORECASE):
-        pass
-    if m:
-        return m.start(1), m.group(1).strip()
+    for pattern in (r"\*{0,2}(?:final\s+)?answer\s*[:.]\*{0,2}\s*(.+)", r"the answer is\s+(.+?)(?:\.\s|\.$|\n|$)"):
+        found = list(re.finditer(pattern, text, re.IGNORECASE))
+        if found:
+            return found[-1].start(1), found[-1].group(1).strip()
     return None
 
 

@@ -37,7 +37,8 @@ SEVERITY_WORDS = {
     "missing justification": "gap", "missing step": "gap", "missing case": "gap", "missing cases": "gap",
     "unjustified claim": "gap", "unjustified step": "gap", "incomplete argument": "gap", "incomplete proof": "gap",
     "insufficient justification": "gap", "lack of rigor": "gap", "lack of rigour": "gap", "unproven claim": "gap",
-    "minor error": "minor", "notation": "minor", "presentation": "minor", "clarity": "minor", "style": "minor",
+    "minor error": "minor", "minor issue": "minor", "notation error": "minor", "notation issue": "minor",
+    "notational issue": "minor", "presentation issue": "minor", "clarity issue": "minor", "style issue": "minor",
 }
 _SEV = "|".join(sorted((re.escape(w) for w in SEVERITY_WORDS), key=len, reverse=True))
 _SEV_SEARCH = re.compile(rf"\b(?:{_SEV})\b", re.IGNORECASE)

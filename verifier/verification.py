@@ -27,7 +27,7 @@ class Issue:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Issue":
+    def from_dict(cls, d: dict) -> Issue:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
@@ -45,7 +45,7 @@ class Verification:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Verification":
+    def from_dict(cls, d: dict) -> Verification:
         d = dict(d)
         d["issues"] = [Issue.from_dict(i) for i in d.get("issues", [])]
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})

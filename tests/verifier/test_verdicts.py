@@ -128,7 +128,7 @@ def test_severity_after_the_quote():
 def test_issues_labelled_by_category():
     issues, _ = _issues('## Issues\n- **Logical error**: "therefore $x^2 \\ge 2xy$" does not follow\n'
                         '- [Missing justification] "we have $a = 1$" needs a reason\n'
-                        '- **Notation**: "Step three" uses a box')
+                        '- **Notation issue**: "Step three" uses a box')
     assert [(i.severity, i.step) for i in issues] == [("critical", 2), ("gap", 1), ("minor", 3)]
 
 
@@ -161,6 +161,7 @@ def test_issues_status(text, status):
 
 def test_a_lone_field_line_is_not_an_issue():
     assert _issues("Problem: prove that $a = 1$.\n\nThe proof is right.\n\\boxed{1}") == ([], "none_reported")
+    assert _issues("Notation: let $f$ be the map.\nStyle is fine.\n\\boxed{1}") == ([], "none_reported")
 
 
 # ---- anchoring a quote to its step
