@@ -1,11 +1,19 @@
 """The final answer of a proof, and its check against a problem's known answer.
 
-The proof's answer is the last `\\boxed{...}`, else an `Answer:` line, else the last "the answer is ...". Both
-answers are read with verifier.latex (never eval): an integer must match exactly, an expression must be
+The proof's answer is its final `\\boxed{...}`, else an `Answer:` line, else the last "the answer is ...". With
+several boxes, the final one is read from the proof's conclusion: the boxes under its last "Answer" /
+"Conclusion" heading (or `Answer:` line), else those of its last paragraph; boxes elsewhere count only when they
+all agree. When the conclusion's boxes disagree, or no box is in it and the boxes disagree, the answer can only
+be found to match (the last box, or all of them as a list, equals the known answer), never to mismatch.
+
+Both answers are read with verifier.latex (never eval): an integer must match exactly, an expression must be
 equivalent (simplification, then 40-digit evaluation), and a list such as `k = 0, 1, 3` or `\\{0,1,3\\}` is
 compared as a set. A tuple such as `(a, b) = (3, 5)` is compared entry by entry; the same entries in another order
-are left unchecked (the problem may not care about order), as are free-text answers ("all even n"): never a
-mismatch unless the values differ.
+are left unchecked (the problem may not care about order).
+Free-text answers ("all odd $k$") are compared by the words that carry their meaning (odd, even, prime,
+positive, all, none, ...), not by their variable name: the same words and the same variable match; words that
+exclude each other (odd / even, prime / composite, ...) with nothing else differing and no negation mismatch;
+anything else is unchecked. Answer texts longer than MAX_ANSWER_CHARS are unchecked.
 """
 from __future__ import annotations
 
@@ -16,6 +24,7 @@ import sympy as sp
 
 from verifier.latex import ParseFailure, parse_math
 from verifier.proof import Proof
+from verifier.scores import boxed_spans
 from verifier.symbolic import CheckTimeout, time_limit
 from verifier.verification import Issue
 
@@ -33,33 +42,107 @@ class AnswerCheck:
         return asdict(self)
 
 
+MAX_ANSWER_CHARS = 2000  # an answer longer than this is not compared (it is prose, or hostile)
+# a line that opens the proof's conclusion: "## Answer", "**Conclusion.**", "Final answer:", "Answer: ..."
+_CONCLUSION = re.compile(
+    r"^[ \t]*+(?:#{1,6}[ \t]*+|\*\*|__)?[ \t]*+(?:\d{1,2}[.)][ \t]*+)?(?:the[ \t]++)?(?:final[ \t]++)?"
+    r"(?:answer|conclusion|result|summary)\b", re.IGNORECASE | re.MULTILINE)
+
+
 def _boxed(text: str) -> list[tuple[int, str]]:
-    out = []
-    for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text):
-        depth, i = 1, m.end()
-        while i < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            i += 1
-        if depth == 0:
-            out.append((m.start(), text[m.end():i - 1]))
-    return out
+    """(offset, content) of each box; a content longer than MAX_ANSWER_CHARS is cut just past it (it is then
+    not compared), so nested boxes cannot make this quadratic."""
+    return [(start, text[s:min(e, s + MAX_ANSWER_CHARS + 1)]) for start, s, e in boxed_spans(text)]
+
+
+def _same(a: str, b: str) -> bool:
+    return re.sub(r"\\[,;:! ]|\s|\\quad|\\qquad", "", a) == re.sub(r"\\[,;:! ]|\s|\\quad|\\qquad", "", b)
+
+
+def final_answers(text: str) -> tuple[list[tuple[int, str]], bool]:
+    """(the boxes that make the proof's final answer, decisive). decisive is False when they disagree: then
+    the answer may be found to match but is never called a mismatch. [] when the proof boxes nothing."""
+    boxes = _boxed(text)
+    if not boxes:
+        return [], True
+    starts = [m.start() for m in _CONCLUSION.finditer(text)]
+    pool = [b for b in boxes if starts and b[0] >= starts[-1]]
+    if not pool:
+        last_par = max(text.rstrip().rfind("\n\n"), 0)
+        pool = [b for b in boxes if b[0] >= last_par]
+    pool = pool or boxes
+    return pool, all(_same(b[1], pool[-1][1]) for b in pool)
 
 
 def final_answer(text: str) -> tuple[int, str] | None:
     """(offset, answer text) of the proof's final answer, or None."""
-    boxed = _boxed(text)
+    boxed = final_answers(text)[0]
     if boxed:
         return boxed[-1]
-    m = None
-    for m in re.finditer(r"\*{0,2}(?:final\s+)?answer\s*[:.]\*{0,2}\s*(.+)", text, re.IGNORECASE):
-        pass
-    if m:
-        return m.start(1), m.group(1).strip()
-    for m in re.finditer(r"the answer is\s+(.+?)(?:\.\s|\.$|\n|$)", text, re.IGNORECASE):
-        pass
-    if m:
-        return m.start(1), m.group(1).strip()
+    for pattern in (r"\*{0,2}(?:final\s+)?answer\s*[:.]\*{0,2}\s*(.+)", r"the answer is\s+(.+?)(?:\.\s|\.$|\n|$)"):
+        found = list(re.finditer(pattern, text, re.IGNORECASE))
+        if found:
+            return found[-1].start(1), found[-1].group(1).strip()
     return None
+
+
+# ---- the words of a free-text answer
+
+_WORD_FORMS = {"integers": "integer", "numbers": "number", "primes": "prime", "squares": "square",
+               "cubes": "cube", "powers": "power", "multiples": "multiple", "divisors": "divisor",
+               "every": "all", "any": "all", "each": "all", "values": "value", "solutions": "solution",
+               "exist": "exists", "reals": "real"}
+MEANING = {"odd", "even", "prime", "composite", "positive", "negative", "nonnegative", "nonpositive", "nonzero",
+           "zero", "rational", "irrational", "real", "complex", "natural", "square", "cube", "power", "multiple",
+           "divisor", "divisible", "all", "none", "no", "not", "never", "only", "except", "other", "some",
+           "exists", "exactly", "least", "most", "infinitely", "finitely", "many", "finite", "infinite",
+           "distinct", "constant", "linear", "greater", "less", "larger", "smaller", "between", "neither", "nor",
+           "perfect", "coprime", "empty", "impossible", "possible", "unique"}
+NEGATIONS = {"no", "not", "never", "none", "except", "other", "neither", "nor", "impossible"}
+NOUNS = {"integer", "number", "value", "solution"}  # what the answer is about; does not change it
+EXCLUSIVE = ({"odd", "even"}, {"prime", "composite"}, {"rational", "irrational"}, {"positive", "negative"},
+             {"positive", "nonpositive"}, {"negative", "nonnegative"}, {"finitely", "infinitely"},
+             {"finite", "infinite"}, {"zero", "nonzero"}, {"all", "none"})
+
+
+def meaning_words(ans: str) -> set[str]:
+    """The words of an answer that carry its meaning, plurals and synonyms folded ('even integers' ->
+    {'even', 'integer'}); LaTeX commands and one-letter names are not words."""
+    s = re.sub(r"\\[a-zA-Z]++", " ", ans[:MAX_ANSWER_CHARS]).lower()
+    s = re.sub(r"\bnon[- ]", "non", s)
+    words = {_WORD_FORMS.get(w, w) for w in re.findall(r"[a-z]{2,}", s)}
+    return {w for w in words if w in MEANING or w in NOUNS}
+
+
+_FILLER = {"the", "answer", "final", "is", "are", "of", "for", "and", "that", "such", "which", "we", "get", "hence",
+           "so", "thus", "therefore", "those", "these", "exactly"} | NOUNS
+
+
+def _all_words(ans: str) -> list[str]:
+    """Every word of an answer, folded, without filler: two answers with the same words say the same."""
+    s = re.sub(r"\\(?:text|mathrm|textbf|textit|mbox)\b|\\[a-zA-Z]++", " ", ans[:MAX_ANSWER_CHARS]).lower()
+    s = re.sub(r"\bnon[- ]", "non", s)
+    return [w for w in (_WORD_FORMS.get(w, w) for w in re.findall(r"[a-z]{2,}", s)) if w not in _FILLER]
+
+
+def compare_words(expected: str, got: str) -> tuple[bool | None, str] | None:
+    """The words' verdict on two free-text answers: (True, ...) same words, (False, ...) words that exclude each
+    other, (None, ...) cannot tell; None when neither answer has such words."""
+    we, wg = meaning_words(expected), meaning_words(got)
+    if not (we - NOUNS) and not (wg - NOUNS):
+        return None
+    if we - NOUNS == wg - NOUNS:
+        if _all_words(expected) == _all_words(got):
+            return True, "the same words"
+        return None, "the same key words among other words that differ"
+    differ = (we ^ wg) - NOUNS
+    if (we | wg) & NEGATIONS:
+        return None, "the words differ and one answer is negated"
+    for pair in EXCLUSIVE:
+        a, b = sorted(pair)
+        if ((a in we and b in wg) or (b in we and a in wg)) and differ <= pair:
+            return False, f"'{a}' against '{b}'"
+    return None, f"the words differ: {', '.join(sorted(differ))}"
 
 
 def _strip(ans: str) -> str:
@@ -188,46 +271,83 @@ def _equal(a: sp.Expr, b: sp.Expr, ordered: bool = False) -> tuple[bool | None, 
     return None, "could not decide"
 
 
+def _values_equal(want: list[sp.Expr], have: list[sp.Expr]) -> tuple[bool | None, str]:
+    if len(want) == 1 and len(have) == 1:
+        return _equal(want[0], have[0])
+    # compare as sets: every value on each side has an equal value on the other
+    for xs, ys in ((want, have), (have, want)):
+        for x in xs:
+            hits = [_equal(x, y, ordered=True)[0] for y in ys]
+            if True not in hits:
+                return (None if None in hits else False), "set comparison"
+    return True, "set comparison"
+
+
+def _numbers(ans: str) -> list[str]:
+    return sorted(re.findall(r"\d+", ans))
+
+
+def compare(expected: str, got: str) -> tuple[bool | None, str, str]:
+    """(equal?, method, evidence) for two answer texts; None when it cannot be told with confidence."""
+    if len(expected) > MAX_ANSWER_CHARS or len(got) > MAX_ANSWER_CHARS:
+        return None, "", f"an answer longer than {MAX_ANSWER_CHARS} characters is not compared"
+    words = compare_words(expected, got)
+    same_numbers = _numbers(expected) == _numbers(got)
+    try:
+        with time_limit(3.0):
+            want, have = read_answer(expected), read_answer(got)
+            ok, method = _values_equal(want, have)
+    except ParseFailure as exc:
+        if words is not None and words[0] is True and same_numbers:
+            return True, "words", "the same words and numbers, no formula to compare"
+        if words is not None and words[0] is False and same_numbers:
+            return False, "words", f"the answers say {words[1]}"
+        return None, "", f"answer not read as a formula: {exc}"
+    except (CheckTimeout, TypeError, ValueError, ZeroDivisionError, AttributeError, RecursionError):
+        return None, "", "could not compare the answers"
+    shown = f"expected {', '.join(map(str, want))}; the proof gives {', '.join(map(str, have))}"
+    if words is not None:
+        free_text = all(isinstance(v, sp.Symbol) for v in want + have)
+        w_ok, w_method = words
+        if free_text:
+            # the name ('k') says nothing; the words and numbers around it carry the answer
+            if w_ok is True and ok is True and same_numbers:
+                return True, "words", f"the same words about {', '.join(map(str, want))}"
+            if w_ok is False and same_numbers:
+                return False, "words", f"the answers say {w_method}"
+            return None, "words", f"free-text answers, {w_method}"
+        if ok is True and w_ok is not True and meaning_words(expected) - NOUNS and meaning_words(got) - NOUNS:
+            return None, method, f"the values agree but {w_method}"
+    if ok is None:
+        return None, method, "could not decide whether the answers are equal"
+    return ok, method, shown
+
+
 def check_answer(expected: str | None, proof: Proof | str) -> AnswerCheck:
     """Compare the proof's final answer with the known one."""
     text = proof.text if isinstance(proof, Proof) else proof
     if not expected or not expected.strip() or expected.strip().lower() in ("null", "none", "n/a"):
         return AnswerCheck("no_reference")
-    found = final_answer(text)
+    boxes, decisive = final_answers(text)
+    found = boxes[-1] if boxes else final_answer(text)
     if found is None:
         return AnswerCheck("no_answer", expected=expected, evidence="no boxed or stated final answer found")
     offset, got = found
     step = proof.step_at(offset) if isinstance(proof, Proof) else None
     base = AnswerCheck("unchecked", expected=expected, found=got, step=step.index if step else None)
-    try:
-        with time_limit(3.0):
-            want, have = read_answer(expected), read_answer(got)
-            if len(want) == 1 and len(have) == 1:
-                ok, method = _equal(want[0], have[0])
-            else:
-                # compare as sets: every value on each side has an equal value on the other
-                ok, method = True, "set comparison"
-                for xs, ys in ((want, have), (have, want)):
-                    for x in xs:
-                        hits = [_equal(x, y, ordered=True)[0] for y in ys]
-                        if True in hits:
-                            continue
-                        ok = None if None in hits else False
-                        break
-                    if ok is not True:
-                        break
-    except ParseFailure as exc:
-        base.evidence = f"answer not read as a formula: {exc}"
-        return base
-    except (CheckTimeout, TypeError, ValueError, ZeroDivisionError, AttributeError, RecursionError):
-        base.evidence = "could not compare the answers"
-        return base
+    ok, method, evidence = compare(expected, got)
+    if not decisive and ok is not True:
+        # the boxes disagree: the last one did not match; all of them read as one list may
+        joined = ", ".join(b for _, b in boxes)
+        ok, method, evidence = compare(expected, joined)
+        if ok is True:
+            base.found = joined
+        else:
+            ok, evidence = None, f"{len(boxes)} different boxed answers; the proof's final answer is not clear"
     base.method = method
-    if ok is None:
-        base.evidence = "could not decide whether the answers are equal"
-        return base
-    base.status = "match" if ok else "mismatch"
-    base.evidence = f"expected {', '.join(map(str, want))}; the proof gives {', '.join(map(str, have))}"
+    base.evidence = evidence
+    if ok is not None:
+        base.status = "match" if ok else "mismatch"
     return base
 
 

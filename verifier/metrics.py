@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from verifier.errors import VerifierError
+from verifier.verification import STATUSES
 
 SCALE = 7
 CLASSES: dict[str, int] = {"Incorrect": 0, "Partial": 1, "Almost": 6, "Correct": 7}
@@ -303,3 +304,12 @@ def _pairs(ours, human, max_points) -> list[tuple]:
 
 def _errors(ours, human, max_points) -> list[float]:
     return [grade_points(o, m) - grade_points(h, m) for o, h, m in _pairs(ours, human, max_points)]
+
+
+def status_counts(statuses) -> dict[str, int]:
+    """How many gradings had each status: every known status (verification.STATUSES, rubric_mismatch included)
+    is present, with 0 when none had it, and a status this module does not know is counted too, never dropped."""
+    counts = dict.fromkeys(STATUSES, 0)
+    for s in statuses:
+        counts[s] = counts.get(s, 0) + 1
+    return counts

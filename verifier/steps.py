@@ -162,48 +162,72 @@ def segment(text: str) -> Proof:
 
 
 # ---------------------------------------------------------------- locating quotes
+# Quotes and proofs write the same math in different ways (`x² ≥ 2xy`, `$x^2 \ge 2xy$`, `x^{2}\geq 2xy`); both
+# are brought to one form before matching: no spacing, delimiters, braces or sizing commands, LaTeX symbols as
+# their Unicode characters, super- and subscript digits as `^2` / `_2`, dashes as `-`.
 
-_DROP = re.compile(
-    r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|big|Big|bigg|Bigg|displaystyle|textstyle|"
-    r"quad|qquad|limits|nolimits)(?![a-zA-Z])|\\[,;:! ]|\\\(|\\\)|\\\[|\\\]|\$|~|\*|`|#|&|\s+"
-)
-_RENAME = [
-    (re.compile(r"\\[dt]frac(?![a-zA-Z])"), r"\\frac"),
-    (re.compile(r"\\leq(?![a-zA-Z])|\\leqslant(?![a-zA-Z])|≤"), r"\\le"),
-    (re.compile(r"\\geq(?![a-zA-Z])|\\geqslant(?![a-zA-Z])|≥"), r"\\ge"),
-    (re.compile(r"\\neq(?![a-zA-Z])|≠"), r"\\ne"),
-    (re.compile(r"\\cdot(?![a-zA-Z])|·|⋅"), r"\\cdot"),
-    (re.compile(r"\\times(?![a-zA-Z])|×"), r"\\times"),
-    (re.compile(r"[‐‑‒–—−]"), "-"),
-    (re.compile(r"[“”]"), '"'),
-    (re.compile(r"[‘’]"), "'"),
-]
+_SYMBOLS = {
+    "ge": "≥", "geq": "≥", "geqslant": "≥", "le": "≤", "leq": "≤", "leqslant": "≤", "ne": "≠", "neq": "≠",
+    "times": "×", "in": "∈", "notin": "∉", "infty": "∞", "sqrt": "√", "to": "→", "rightarrow": "→",
+    "Rightarrow": "⇒", "implies": "⇒", "Longrightarrow": "⇒", "iff": "⇔", "Leftrightarrow": "⇔",
+    "Longleftrightarrow": "⇔", "equiv": "≡", "approx": "≈", "pm": "±", "mp": "∓", "sum": "∑", "prod": "∏",
+    "int": "∫", "forall": "∀", "exists": "∃", "subset": "⊂", "subseteq": "⊆", "supset": "⊃", "supseteq": "⊇",
+    "cup": "∪", "cap": "∩", "emptyset": "∅", "varnothing": "∅", "mid": "∣", "angle": "∠", "triangle": "△",
+    "lfloor": "⌊", "rfloor": "⌋", "lceil": "⌈", "rceil": "⌉", "perp": "⊥", "parallel": "∥", "circ": "∘",
+    "ldots": "…", "dots": "…", "cdots": "…", "dfrac": "\\frac", "tfrac": "\\frac", "neg": "¬", "lnot": "¬",
+    "land": "∧", "wedge": "∧", "lor": "∨", "vee": "∨", "partial": "∂", "nabla": "∇", "deg": "°",
+    "alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "varepsilon": "ε", "zeta": "ζ",
+    "eta": "η", "theta": "θ", "vartheta": "θ", "iota": "ι", "kappa": "κ", "lambda": "λ", "mu": "μ", "nu": "ν",
+    "xi": "ξ", "pi": "π", "rho": "ρ", "sigma": "σ", "tau": "τ", "upsilon": "υ", "phi": "φ", "varphi": "φ",
+    "chi": "χ", "psi": "ψ", "omega": "ω", "Gamma": "Γ", "Delta": "Δ", "Theta": "Θ", "Lambda": "Λ", "Xi": "Ξ",
+    "Pi": "Π", "Sigma": "Σ", "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω",
+}
+_DROPPED_COMMANDS = {
+    "left", "right", "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr", "Biggl", "Biggr", "big", "Big", "bigg",
+    "Bigg", "displaystyle", "textstyle", "quad", "qquad", "limits", "nolimits", "cdot", "text", "textrm",
+    "mathrm", "mathbf", "mathit", "textbf", "textit", "emph", "boldsymbol", "operatorname", "mbox", "hbox",
+}
+# one character for one (offsets stay valid); a product dot becomes a blank, dropped like `*`
+_UNICODE = str.maketrans({"⋅": " ", "·": " ", "∙": " ", "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "−": "-",
+                          "“": '"', "”": '"', "‘": "'", "’": "'", "≦": "≤", "≧": "≥", "⩽": "≤", "⩾": "≥",
+                          "ϵ": "ε", "ϕ": "φ", "ϑ": "θ"})
+_SUPER = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹ⁿⁱ⁺⁻", "0123456789ni+-")
+_SUB = str.maketrans("₀₁₂₃₄₅₆₇₈₉ₙᵢ₊₋", "0123456789ni+-")
+_TOKEN = re.compile(r"\\([a-zA-Z]++)|\\(.)|([⁰¹²³⁴⁵⁶⁷⁸⁹ⁿⁱ⁺⁻]++)|([₀₁₂₃₄₅₆₇₈₉ₙᵢ₊₋]++)|(\.\.\.|…)|([\s${}~*`#&]++)|(.)",
+                    re.DOTALL)
 _ELLIPSIS = re.compile(r"\.\.\.|…|\\ldots|\\dots|\\cdots|\[\s*\.\.\.\s*\]")
+MAX_QUOTE = 2000  # a quote longer than this is matched on its first MAX_QUOTE characters
 
 
 @lru_cache(maxsize=256)
 def _normalize(s: str) -> tuple[str, tuple[int, ...]]:
-    """Lower-cased text without spacing, delimiters or markup, and for each kept character its offset in `s`."""
+    """Lower-cased text in the one form described above, and for each kept character its offset in `s`.
+    One pass of one regex: linear in `s`."""
     chars: list[str] = []
     where: list[int] = []
-    i, n = 0, len(s)
-    while i < n:
-        m = _DROP.match(s, i)
-        if m:
-            i = m.end()
-            continue
-        for pat, rep in _RENAME:
-            m = pat.match(s, i)
-            if m:
-                for c in rep.replace("\\\\", "\\"):
-                    chars.append(c)
-                    where.append(i)
-                i = m.end()
-                break
-        else:
-            chars.append(s[i].lower())
-            where.append(i)
-            i += 1
+
+    def emit(text: str, at: int) -> None:
+        for c in text:
+            chars.append(c)
+            where.append(at)
+
+    for m in _TOKEN.finditer(s.translate(_UNICODE)):
+        at = m.start()
+        name, escaped, sup, sub, dots, _blank, other = m.groups()
+        if name is not None:
+            if name not in _DROPPED_COMMANDS:
+                emit(_SYMBOLS.get(name, "\\" + name).lower(), at)
+        elif escaped is not None:
+            if escaped not in ",;:! ()[]{}":  # \, \; spacing, \( \[ delimiters, \{ braces
+                emit("\\" + escaped, at)
+        elif sup is not None:
+            emit("^" + sup.translate(_SUPER), at)
+        elif sub is not None:
+            emit("_" + sub.translate(_SUB), at)
+        elif dots is not None:
+            emit("…", at)
+        elif other is not None:
+            emit(other.lower(), at)
     return "".join(chars), tuple(where)
 
 
@@ -211,14 +235,21 @@ def _grams(s: str, k: int = 4) -> set[str]:
     return {s[i:i + k] for i in range(max(1, len(s) - k + 1))} if s else set()
 
 
-def locate(proof: Proof, quote: str | None, min_overlap: float = 0.6) -> Step | None:
-    """The step a quote comes from: exact match up to spacing and LaTeX markup, else the step sharing most of the
-    quote's character 4-grams (at least `min_overlap` of them); None when nothing fits."""
-    if not quote or not proof.steps:
-        return None
+def anchor(proof: Proof, quote: str | None, min_overlap: float = 0.6) -> tuple[Step | None, str | None]:
+    """(the step a quote comes from, how it was found: exact | fuzzy | unanchored); (None, None) without a quote.
+
+    exact: the quote (or, around `...`, its longest pieces) occurs in the proof up to the math normalisation
+    above. fuzzy: the step sharing most of the quote's character 4-grams (at least `min_overlap` of them); among
+    steps that share about as many, the tightest (the one the quote covers most of), so long steps do not win
+    by their length alone."""
+    if not quote or not quote.strip():
+        return None, None
+    if not proof.steps:
+        return None, "unanchored"
+    quote = quote[:MAX_QUOTE]
     norm_text, where = _normalize(proof.text)
 
-    def step_of(norm_pos: int) -> Step | None:
+    def step_of(norm_pos: int) -> Step:
         off = where[norm_pos]
         step = proof.step_at(off)
         if step is None:
@@ -233,15 +264,23 @@ def locate(proof: Proof, quote: str | None, min_overlap: float = 0.6) -> Step | 
             continue
         pos = norm_text.find(q)
         if pos >= 0:
-            return step_of(pos)
+            return step_of(pos), "exact"
     q, _ = _normalize(quote)
     if len(q) < 6:
-        return None
+        return None, "unanchored"
     qg = _grams(q)
-    best, best_score = None, 0.0
+    scored = []
     for step in proof.steps:
-        sn, _ = _normalize(step.text)
-        score = len(qg & _grams(sn)) / len(qg)
-        if score > best_score:
-            best, best_score = step, score
-    return best if best_score >= min_overlap else None
+        sg = _grams(_normalize(step.text)[0])
+        shared = len(qg & sg)
+        scored.append((shared / len(qg), shared / max(1, len(sg)), step))
+    best = max(c for c, _, _ in scored)
+    if best < min_overlap:
+        return None, "unanchored"
+    close = [(p, -s.index, s) for c, p, s in scored if c >= best - 0.1 and c >= min_overlap]
+    return max(close, key=lambda t: (t[0], t[1]))[2], "fuzzy"
+
+
+def locate(proof: Proof, quote: str | None, min_overlap: float = 0.6) -> Step | None:
+    """The step a quote comes from (see `anchor`); None when nothing fits."""
+    return anchor(proof, quote, min_overlap)[0]

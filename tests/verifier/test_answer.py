@@ -57,3 +57,56 @@ def test_answer_check_never_executes(tmp_path):
     target = tmp_path / "X"
     got = check_answer("3", rf"\boxed{{__import__('os').system('touch {target}')}}")
     assert got.status == "unchecked" and not target.exists()
+
+
+@pytest.mark.parametrize("expected,proof,status", [
+    # free text: the words carry the answer, not the variable's name
+    ("all even integers $k$", r"Hence the answer is all odd $k$.", "mismatch"),
+    ("all odd $k$", r"\boxed{\text{all even } k}", "mismatch"),
+    ("all odd $k$", r"\boxed{\text{all odd } k}", "match"),
+    ("all odd $k$", r"\boxed{\text{all odd integers } k}", "match"),
+    ("all odd $k$", r"\boxed{\text{all odd } k \text{ dividing } m}", "unchecked"),  # another word
+    ("all odd $k$", r"\boxed{\text{all } k \text{ not even}}", "unchecked"),  # a negation: cannot tell
+    ("all prime $p$", r"\boxed{\text{all composite } p}", "mismatch"),
+    ("all odd $n > 3$", r"\boxed{\text{all odd } n > 5}", "unchecked"),  # same words, other numbers
+    ("all positive $n$", r"\boxed{n \text{ negative}}", "unchecked"),  # 'all' against nothing: not only a clash
+    ("no such $n$ exists", r"\boxed{\text{all } n}", "unchecked"),
+    ("$k = 0, 1, 3$ for all $n$", r"\boxed{0, 1, 3}", "match"),  # words on one side only: the values decide
+    ("all $n$ except $3$", r"\boxed{\text{all } n \text{ except } 5}", "unchecked"),
+])
+def test_free_text_answers_by_their_words(expected, proof, status):
+    got = check_answer(expected, segment(proof))
+    assert got.status == status, got
+
+
+@pytest.mark.parametrize("proof,status", [
+    # intermediate boxes, the conclusion's box decides
+    ("Lemma: \\boxed{n=2}.\n\n## Conclusion\nThe answer is \\boxed{3}.", "match"),
+    ("Lemma: \\boxed{3}.\n\n## Conclusion\nThe answer is \\boxed{4}.", "mismatch"),
+    ("Lemma: \\boxed{3}.\n\n**Answer:** $\\boxed{4}$", "mismatch"),
+    # no conclusion heading: the last paragraph's box decides
+    ("We find \\boxed{a = 7} first.\n\nTherefore the answer is \\boxed{4}.", "mismatch"),
+    ("We find \\boxed{a = 7} first.\n\nTherefore the answer is \\boxed{3}.", "match"),
+    # the last paragraph's boxes disagree: a match is possible, a mismatch is not claimed
+    ("Since \\boxed{a = 2} we get \\boxed{3}.", "match"),
+    ("Since \\boxed{3} we get \\boxed{5}.", "unchecked"),
+    ("Since \\boxed{4} we get \\boxed{5}.", "unchecked"),
+    # no box in the last paragraph: boxes elsewhere count only when they agree
+    ("First \\boxed{4}.\n\nThen \\boxed{4} again.\n\nQED.", "mismatch"),
+    ("First \\boxed{4}.\n\nThen \\boxed{5}.\n\nQED.", "unchecked"),
+])
+def test_several_boxes_read_as_the_final_answer(proof, status):
+    got = check_answer("3", segment(proof))
+    assert got.status == status, got
+
+
+def test_several_boxes_as_one_list():
+    assert check_answer("2, 5", segment("So \\boxed{2} and \\boxed{5}.")).status == "match"
+    assert check_answer("2, 5", segment("So \\boxed{2} and \\boxed{7}.")).status == "unchecked"
+
+
+def test_boxes_in_real_proofs_are_read_without_error(real_proofs):
+    from verifier.answer import final_answers
+    for row in real_proofs:
+        boxes, decisive = final_answers(row["model_prediction"]["proof"])
+        assert decisive or len(boxes) > 1
