@@ -36,7 +36,9 @@ from verifier.lean_lexer import LexError, Token, tokenize
 from verifier.verification import Issue
 
 DEFAULT_TIMEOUT = 300.0
-DEFAULT_MEMORY_MB = 16384  # address space for Lean; Mathlib maps its .olean files, so keep room for them
+# Address space for Lean (RLIMIT_AS). Lean reserves much of it up front for its worker threads (4.35 could not start
+# its threads below 8 GiB on a 2-core machine) and Mathlib maps its .olean files, so the limit is generous.
+DEFAULT_MEMORY_MB = 16384
 
 # --- the scan before compiling: what a proof may contain. Lean's own check after compiling (#print axioms) is the
 # authority on what a proof rests on; this scan keeps code from running while Lean compiles.
@@ -300,7 +302,7 @@ def _run(cmd: list[str], cwd: str, tmp: str, timeout: float, memory_mb: int) -> 
             os.killpg(proc.pid, signal.SIGKILL)  # Lean and anything it started
         proc.communicate()
         return f"Lean did not finish within {timeout:g}s"
-    if proc.returncode in (-signal.SIGXCPU, -signal.SIGKILL, -signal.SIGSEGV) and not out.strip():
+    if proc.returncode in (-signal.SIGXCPU, -signal.SIGKILL, -signal.SIGSEGV, -signal.SIGABRT) and not out.strip():
         return f"Lean was stopped by signal {-proc.returncode} (CPU or memory limit): {err.strip()[:200]}"
     return proc.returncode, out, err
 

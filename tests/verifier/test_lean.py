@@ -485,3 +485,9 @@ def test_real_lean_toolchain_mismatch_is_unavailable(real_lean, tmp_path):
     wrapper.chmod(0o755)
     r = check_lean("theorem t : 1 = 1 := rfl\n", lean=str(wrapper), timeout=120)
     assert r.status == "unavailable" and "incompatible" in r.reason, r.reason
+
+
+@needs_reallean
+def test_real_lean_under_a_memory_limit_too_small_is_unavailable(real_lean):
+    r = check_lean("theorem t (a b : Nat) : a + b = b + a := Nat.add_comm a b\n", lean=real_lean, memory_mb=512)
+    assert r.status == "unavailable", r.reason
