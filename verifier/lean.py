@@ -157,9 +157,11 @@ def _token_refusal(tokens: list[Token], fragment: bool = False) -> str | None:
             if not SAFE_OPTIONS.match(opt):
                 return f"set_option {opt} ({where}): only options that tune elaboration or output are allowed"
         if tok.text == "import":
-            mod = tokens[k + 1].text if k + 1 < len(tokens) else ""
-            if not ALLOWED_IMPORTS.match(mod):
-                return f"import of {mod!r} (only Mathlib, Init, Std, Batteries, Aesop, Qq, Lean may be imported)"
+            mods = [t for t in tokens[k + 1:k + 50] if t.line == tok.line] or [Token("sym", "", tok.line, 0, 0)]
+            for mod in mods:  # every module named on the line (`import A B`), and something must be named
+                if mod.kind != "ident" or not ALLOWED_IMPORTS.match(mod.text):
+                    return (f"import of {mod.text!r} (only Mathlib, Init, Std, Batteries, Aesop, Qq, Lean may be "
+                            "imported)")
     if tokens and tokens[-1].text == "in":
         return "the text ends with `... in` (nothing follows it)"
     return None

@@ -239,6 +239,7 @@ PAYLOADS = [
     "def f : IO Unit := IO.Process.exit 0",
     "def s := s!\"{IO.println 1}\"",
     "import Evil.Module",
+    "import Mathlib Evil.Module",
     "some_library_command foo",
 ]
 # Text before the payload that a regex scan reads as an open comment or string, though Lean does not.
