@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 LISTS = re.compile(r"\\(begin|end)\{(itemize|enumerate|description)\}|\\item(?:\[(?P<label>[^\]\n]*)\])?[ \t]*")
+MAX_DEPTH = 6  # deeper lists are drawn at this depth: hostile nesting must not make indents (and output) quadratic
 INLINE = [
     (re.compile(r"\\(?:emph|textit|textsl)\{([^{}\n]*)\}"), r"*\1*"),
     (re.compile(r"\\textbf\{([^{}\n]*)\}"), r"**\1**"),
@@ -34,7 +35,7 @@ def _lists(text: str) -> str:
             out.append("\n\n")
         else:  # an \item: a Markdown list line, indented under the enclosing items
             kind = open_lists[-1] if open_lists else "itemize"
-            indent = "    " * max(len(open_lists) - 1, 0)
+            indent = "    " * min(max(len(open_lists) - 1, 0), MAX_DEPTH)
             label = m.group("label")
             out.append(f"\n{indent}{'1.' if kind == 'enumerate' else '-'} " + (f"**{label}** " if label else ""))
     out.append(text[pos:])

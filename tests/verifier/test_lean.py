@@ -2,6 +2,7 @@ import os
 import shutil
 import stat
 import sys
+from pathlib import Path
 
 import pytest
 from hang_guard import HANG_GUARD
@@ -18,7 +19,13 @@ name = args[-1]
 def msg(sev, line, col, data):
     print(json.dumps({{"fileName": name, "pos": {{"line": line, "column": col}},
                       "endPos": {{"line": line, "column": col + 3}}, "severity": sev, "data": data}}))
-if "CASE:accepted" in src:
+def answer_axioms():  # like real Lean: one information message per `#print axioms NAME` line
+    for n, text in enumerate(src.splitlines(), 1):
+        if text.startswith("#print axioms "):
+            used = "CASE:axiom" in src and "depends on axioms: [propext, cheat]" or "does not depend on any axioms"
+            msg("information", n, 0, "'" + text.split()[-1] + "' " + used)
+if "CASE:accepted" in src or "CASE:axiom" in src:
+    answer_axioms()
     sys.exit(0)
 if "CASE:error" in src:
     msg("error", 3, 4, "unknown identifier 'foo'")
@@ -36,6 +43,7 @@ if "CASE:crash" in src:
     sys.exit(139)
 if "CASE:info" in src:
     msg("information", 1, 0, "Try this: simp")
+    answer_axioms()
     sys.exit(0)
 sys.exit(3)
 '''
@@ -142,7 +150,8 @@ def test_dangerous_code_refused_before_compiling(fake_lean, tmp_path, code):
 
 
 def test_comments_are_not_refused():
-    assert refusal("-- we never #eval anything here\n/- IO is mentioned in a comment -/\ntheorem t : True := trivial") is None
+    text = "-- we never #eval anything here\n/- IO is mentioned in a comment -/\ntheorem t : True := trivial"
+    assert refusal(text) is None
 
 
 def test_parse_messages_ignores_noise():
@@ -198,3 +207,289 @@ def test_real_lean():
     assert bad.status == "rejected" and bad.errors and bad.errors[0].line == 1
     sorry = check_lean("theorem t : 1 + 1 = 3 := by sorry\n", timeout=HANG_GUARD)
     assert sorry.status == "rejected"
+
+
+# ------------------------------------------------------------------ the token scan: hiders x payloads
+
+PAYLOADS = [
+    '#eval IO.Process.run {cmd := "touch", args := #["/tmp/x"]}',
+    "#guard 1 = 1",
+    "#exit",
+    'run_cmd Lean.logInfo "x"',
+    "axiom cheat : False",
+    "private axiom cheat : False",
+    "protected axiom cheat : False",
+    "@[simp] axiom cheat : False",
+    'local elab "x" : term => pure (Lean.mkNatLit 1)',
+    'scoped elab "x" : term => pure (Lean.mkNatLit 1)',
+    'macro "m" : command => `(#eval 1)',
+    'syntax "m" : command',
+    "macro_rules | `(m) => `(#eval 1)",
+    "@[simp, implemented_by g] def f (n : Nat) : Nat := n",
+    "@[implemented_by g] def f (n : Nat) : Nat := n",
+    "attribute [implemented_by g] f",
+    "attribute [local simp, extern \"c\"] f",
+    "@[extern \"system\"] opaque sys : Nat → Nat",
+    "@[export evil] def f := 1",
+    "@[init g] def f : Nat := 1",
+    "initialize foo : Nat ← pure 0",
+    "unsafe def g : Nat := 0",
+    "set_option debug.skipKernelTC true",
+    "theorem a : True := trivial axiom cheat : False",
+    "simproc s (f _) := fun _ => pure .continue",
+    "def f : IO Unit := IO.Process.exit 0",
+    "def s := s!\"{IO.println 1}\"",
+    "import Evil.Module",
+    "import Mathlib Evil.Module",
+    "some_library_command foo",
+]
+# Text before the payload that a regex scan reads as an open comment or string, though Lean does not.
+HIDERS = [
+    "",
+    'def s := "/-"\n',
+    'def s := "--"\n',
+    "def c := '\"'\n",
+    'def s := r#"/-"#\n',
+    'def s := r"/-"\n',
+    "/- a /- nested -/ comment -/\n",
+    'def s := "\\"/-"\n',
+    'def s := s!"{"/-"}"\n',
+    "def h' := 1\n",
+]
+
+
+@pytest.mark.parametrize("hider", HIDERS)
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_scan_sees_every_payload_behind_every_hider(hider, payload):
+    assert refusal(hider + payload + "\n"), hider + payload
+    if payload.startswith(("import", "some_library_command")):
+        return  # only legal at the start of a file / caught at the start of a line
+    same_line = hider.rstrip("\n") + " " + payload + "\n"  # after an earlier command on the same line
+    assert refusal(same_line), same_line
+
+
+@pytest.mark.parametrize("text", [
+    "/- #eval IO.println 1 -/\ntheorem t : True := trivial\n",
+    "/- /- #eval -/ still a comment: axiom x : False -/\ntheorem t : True := trivial\n",
+    "-- #eval 1\ntheorem t : True := trivial\n",
+    'theorem t : "#eval 1 axiom IO" = "#eval 1 axiom IO" := rfl\n',
+    "/-- A doc comment that mentions `#eval` and `axiom`. -/\ntheorem t : True := trivial\n",
+    "@[simp] theorem t (n : Nat) : n + 0 = n := rfl\nattribute [local simp] t\n",
+    "set_option maxHeartbeats 400000 in\ntheorem t : True := trivial\n",
+    "namespace A\ntheorem t : True := trivial\nend A\n#print axioms A.t\n",
+])
+def test_scan_allows_what_proofs_use(text):
+    assert refusal(text) is None
+
+
+def test_unterminated_comment_or_string_is_refused():
+    for text in ("theorem t : True := trivial\n/- ", 'def s := "abc\n', "/- /- -/\n#eval 1\n"):
+        assert "does not lex" in refusal(text)
+
+
+def test_lexer_is_linear_on_hostile_text():
+    import time
+
+    from verifier.lean_lexer import tokenize
+    for chunk in ("/-", '"\\', "«", "s!\"{", "'", "r##\"", "a.", "-/"):
+        text = chunk * 100_000
+        t0 = time.monotonic()
+        try:
+            tokenize(text)
+        except ValueError:
+            pass
+        assert time.monotonic() - t0 < 5, chunk
+
+
+# ------------------------------------------------------------------ the sandbox and Lean's own axiom answer
+
+SPY = r'''#!{python}
+import json, os, resource, subprocess, sys, time
+src = open(sys.argv[-1], encoding="utf-8").read()
+json.dump({{"env": dict(os.environ), "as": resource.getrlimit(resource.RLIMIT_AS),
+           "cpu": resource.getrlimit(resource.RLIMIT_CPU), "cwd": os.getcwd(), "file": sys.argv[-1]}},
+          open({out!r}, "w"))
+if "CASE:hang" in src:
+    child = subprocess.Popen(["sleep", "60"])
+    open({out!r} + ".child", "w").write(str(child.pid))
+    time.sleep(60)
+sys.exit(0)
+'''
+
+
+def _spy(tmp_path, monkeypatch):
+    out = tmp_path / "spy.json"
+    exe = tmp_path / "lean"
+    exe.write_text(SPY.format(python=sys.executable, out=str(out)))
+    exe.chmod(0o755)
+    return str(exe), out
+
+
+def test_lean_runs_with_a_scrubbed_environment_and_limits(tmp_path, monkeypatch):
+    import json
+    lean, out = _spy(tmp_path, monkeypatch)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "secret")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv("LEAN_PATH", "/some/oleans")
+    r = check_lean("theorem t : True := trivial\n", lean=lean, memory_mb=2048, timeout=30)
+    seen = json.loads(out.read_text())
+    assert not any("KEY" in k or "SECRET" in k for k in seen["env"])
+    assert seen["env"]["LEAN_PATH"] == "/some/oleans" and "PATH" in seen["env"]
+    assert seen["env"]["TMPDIR"] == seen["cwd"] and seen["file"].startswith(seen["cwd"])
+    assert not os.path.exists(seen["cwd"])  # the private temp dir is gone afterwards
+    assert seen["as"][0] == 2048 << 20 and 0 < seen["cpu"][0] < 10_000
+    assert r.status == "unavailable" and "#print axioms" in r.reason  # the spy never answered the axiom question
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path, monkeypatch):
+    lean, out = _spy(tmp_path, monkeypatch)
+    r = check_lean("-- CASE:hang\ntheorem t : True := trivial\n", lean=lean, timeout=2)
+    assert r.status == "unavailable" and "within 2s" in r.reason
+    pid = int((tmp_path / "spy.json.child").read_text())
+    import time
+    for _ in range(50):  # the killed child is reaped by init; give it a moment
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("Lean's child process survived the timeout")
+
+
+def test_axiom_reported_by_lean_rejects(fake_lean):
+    r = check_lean(src("axiom"))
+    assert r.status == "rejected" and "axiom cheat" in r.reason and r.axioms["t"] == ["propext", "cheat"]
+
+
+def test_setup_faults_and_missing_imports(tmp_path):
+    def fake(stderr_or_msg):
+        exe = tmp_path / "lean"
+        exe.write_text(f"#!{sys.executable}\nimport json, sys\nprint(json.dumps({{'severity': 'error', "
+                       f"'pos': {{'line': 1, 'column': 0}}, 'data': {stderr_or_msg!r}}}))\nsys.exit(1)\n")
+        exe.chmod(0o755)
+        return check_lean("import Mathlib.Foo\ntheorem t : True := trivial\n", lean=str(exe))
+    r = fake("failed to read file '/x/Init.olean', incompatible header")
+    assert r.status == "unavailable" and "another Lean version" in r.reason
+    r = fake("object file '/x/Mathlib/Foo.olean' of module Mathlib.Foo does not exist")
+    assert r.status == "rejected" and "Mathlib.Foo" in r.reason
+    r = fake("unknown module prefix 'Mathlib'\n\nNo directory 'Mathlib' or file 'Mathlib.olean'")
+    assert r.status == "unavailable" and "Mathlib" in r.reason
+
+
+def test_declared_names_follow_namespaces():
+    from verifier.lean import declared_names
+    from verifier.lean_lexer import tokenize
+    text = ("namespace A\nprivate theorem p : True := trivial\nsection\ndef d := 1\nend\nnamespace B\n"
+            "theorem _root_.r : True := trivial\nlemma q : True := trivial\nend B\nend A\n"
+            "instance (priority := low) inst : Inhabited Nat := ⟨0⟩\nexample : True := trivial\n")
+    assert declared_names(tokenize(text)) == ["A.p", "A.d", "r", "A.B.q", "inst"]
+
+
+# ------------------------------------------------------------------ the real Lean 4 from ../shared/reallean
+
+def _reallean() -> str | None:
+    import tempfile
+    root = os.environ.get("REALLEAN") or os.path.join(tempfile.gettempdir(), "reallean")
+    exe = os.path.join(root, "bin", "lean")
+    return exe if os.access(exe, os.X_OK) else None
+
+
+needs_reallean = pytest.mark.skipif(_reallean() is None, reason="no real Lean: run `bash ../shared/reallean/setup.sh`"
+                                    " (or set REALLEAN to its folder)")
+
+
+@pytest.fixture(scope="module")
+def real_lean():
+    exe = _reallean()
+    r = check_lean("theorem t (a b : Nat) : a + b = b + a := Nat.add_comm a b\n", lean=exe, timeout=120)
+    if r.status == "unavailable":
+        pytest.skip(f"real Lean at {exe} does not run: {r.reason}")
+    assert r.status == "checked", r.reason
+    return exe
+
+
+REAL_CASES = [
+    ("theorem t (a b : Nat) : a + b = b + a := Nat.add_comm a b\n", "checked", "axioms: none"),
+    ("theorem t : 2 + 2 = 5 := by decide\n", "rejected", "error"),
+    ("theorem t : 2 + 2 = 4 := by sorry\n", "rejected", "sorry"),
+    ("private axiom cheat : False\ntheorem t : 2 + 2 = 5 := cheat.elim\n", "refused", "axiom"),
+    ("namespace N\nprotected axiom cheat : False\nend N\ntheorem t : 2 + 2 = 5 := N.cheat.elim\n", "refused", "axiom"),
+    ("@[simp] axiom cheat : False\ntheorem t : 2 + 2 = 5 := cheat.elim\n", "refused", "axiom"),
+    ("theorem a : 1 = 1 := rfl axiom cheat : False\ntheorem t : 2 + 2 = 5 := cheat.elim\n", "refused", "axiom"),
+    ("theorem t : 10 + 10 = 20 := by native_decide\n", "rejected", "compiled code"),
+    ("example : 10 + 10 = 20 := by native_decide\n", "rejected", "compiled code"),
+    ('def s := "/-"\n#eval IO.Process.run {cmd := "touch", args := #["/tmp/pwn"]}\ndef u := "-/"\n', "refused",
+     "#eval"),
+    ('namespace N\nlocal elab "x" : term => pure (Lean.mkNatLit 1)\nend N\n', "refused", "elaborators"),
+    ('namespace N\nscoped elab "x" : term => pure (Lean.mkNatLit 1)\nend N\n', "refused", "elaborators"),
+    ("def g (n : Nat) : Nat := n\n@[simp, implemented_by g] def f (n : Nat) : Nat := n\n", "refused",
+     "implemented_by"),
+    ("def g (n : Nat) : Nat := n\ndef f (n : Nat) : Nat := n\nattribute [implemented_by g] f\n", "refused",
+     "implemented_by"),
+    ("#guard 1 = 1\n", "refused", "#guard"),
+    ('macro "m" : command => `(#eval 1)\nm\n', "refused", "macros"),
+    ("import Init.Nope\ntheorem t : 1 = 1 := rfl\n", "rejected", "Init.Nope"),
+    ("import Mathlib\ntheorem t : 1 = 1 := rfl\n", "unavailable", "Mathlib"),
+    ("namespace A\nprivate theorem p : 1 = 1 := rfl\nend A\n", "checked", "1 declaration"),
+]
+
+
+@needs_reallean
+@pytest.mark.parametrize("text,status,why", REAL_CASES)
+def test_real_lean_cases(real_lean, text, status, why, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = check_lean(text, lean=real_lean, timeout=120)
+    assert r.status == status and why in r.reason, (r.status, r.reason)
+    assert not os.path.exists("/tmp/pwn") or status != "refused"
+
+
+@needs_reallean
+@pytest.mark.parametrize("extra,why", [
+    ("axiom cheat : False\ntheorem t : 2 + 2 = 5 := cheat.elim\n", "depends on the axiom cheat"),
+    ("theorem t : 10 + 10 = 20 := by native_decide\n", "compiled code"),
+])
+def test_real_lean_axiom_gate_alone(real_lean, monkeypatch, extra, why):
+    """With the token scan switched off, Lean's own #print axioms still rejects what the scan would refuse."""
+    import verifier.lean as lean_mod
+    monkeypatch.setattr(lean_mod, "_token_refusal", lambda tokens, fragment=False: None)
+    monkeypatch.setattr(lean_mod, "NATIVE_WORDS", set())
+    r = check_lean(extra, lean=real_lean, timeout=120)
+    assert r.status == "rejected" and why in r.reason, r.reason
+
+
+@needs_reallean
+def test_real_lean_output_forms(real_lean):
+    text = "theorem ok : 1 = 1 := rfl\ntheorem t : 1 = 2 := rfl\n"
+    r = check_lean(text, lean=real_lean, timeout=120)
+    assert r.status == "rejected"
+    m = r.errors[-1]
+    assert m.line == 2 and m.column == text.splitlines()[1].index("rfl")  # Lean's columns are 0-based
+    assert m.source_line.startswith("theorem t") and "column 22" in lean_issues(r)[-1].description
+    s = check_lean("theorem t : 2 + 2 = 4 := by sorry\n", lean=real_lean, timeout=120)
+    (w,) = [m for m in s.messages if m.severity == "warning"]
+    assert w.kind == "hasSorry" and "`sorry`" in w.text and s.reason == "the proof uses sorry"
+
+
+@needs_reallean
+def test_real_lean_toolchain_mismatch_is_unavailable(real_lean, tmp_path):
+    root = Path(real_lean).parent.parent
+    bad = tmp_path / "oleans"
+    shutil.copytree(root / "out", bad)
+    olean = bad / "Init.olean"
+    data = bytearray(olean.read_bytes())
+    at = data.find(b"4.35.0") + 40  # inside the header's git hash, which Lean compares with its own
+    data[at:at + 8] = b"00000000"
+    olean.write_bytes(bytes(data))
+    wrapper = tmp_path / "lean"
+    wrapper.write_text(f'#!/bin/sh\nLD_LIBRARY_PATH="{root}/lib" LEAN_PATH="{bad}" exec "{root}/stub/lean-real" "$@"\n')
+    wrapper.chmod(0o755)
+    r = check_lean("theorem t : 1 = 1 := rfl\n", lean=str(wrapper), timeout=120)
+    assert r.status == "unavailable" and "incompatible" in r.reason, r.reason
+
+
+@needs_reallean
+def test_real_lean_under_a_memory_limit_too_small_is_unavailable(real_lean):
+    r = check_lean("theorem t (a b : Nat) : a + b = b + a := Nat.add_comm a b\n", lean=real_lean, memory_mb=512)
+    assert r.status == "unavailable", r.reason
