@@ -2,9 +2,9 @@
 only the model is scripted."""
 from scripted import ScriptedBackend
 
-from model.backend import Sampling
+from model.backends.backend import Sampling
 from problems.problem import Problem
-from verifier.grade import grade_proof
+from verifier.grading import grade_proof
 from verifier.prompts import Templates
 from verifier.steps import segment
 

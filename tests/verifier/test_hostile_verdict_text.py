@@ -20,7 +20,7 @@ HANG_GUARD_S = 300
 
 CHILD = r"""
 import json, sys, time
-from model.backend import Completion
+from model.backends.backend import Completion
 from verifier.answer import check_answer
 from verifier.parse import parse_meta, parse_verification
 from verifier.scores import boxed_values, read_verdict

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from model.backend import Completion
+from model.backends.backend import Completion
 from verifier.metrics import status_counts
 from verifier.parse import parse_meta, parse_verification, read_issues
 from verifier.scores import last_score, read_verdict
