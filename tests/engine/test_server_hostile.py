@@ -254,7 +254,7 @@ def test_connections_beyond_the_limit_get_503_and_threads_stay_bounded(tiny):
 
 def test_only_loopback_and_allowed_hosts_are_answered(tiny, server):
     _, port = address(server)
-    for host in ("evil.example", "evil.example:%d" % port, "127.0.0.1.evil.example", "localhost.evil", "10.0.0.1",
+    for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.evil.example", "localhost.evil", "10.0.0.1",
                  "[::2]", "", "LOCALHOST.evil:80"):
         status, text = call(server, "GET", "/v1/models", headers={"Host": host})
         assert status == 421, (host, status)
