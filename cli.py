@@ -75,7 +75,9 @@ def model_serve(path: str = typer.Argument(..., help="A checkpoint directory, or
                 max_batch: int = typer.Option(16, "--max-batch", help="Most sequences decoded together."),
                 cache_gb: float = typer.Option(1.0, "--cache-gb", help="Memory for the paged cache, in GiB."),
                 name: Optional[str] = typer.Option(None, "--name", help="Model name served (default: the "
-                                                   "checkpoint directory's name).")) -> None:
+                                                   "checkpoint directory's name)."),
+                allow_host: list[str] = typer.Option([], "--allow-host", help="A Host name to answer besides "
+                                                     "loopback and --host (repeatable; '*': any).")) -> None:
     """Serve a checkpoint over an OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models)."""
     from model.backends.local import demo_checkpoint
     from model.engine.engine import Engine, default_device
@@ -86,7 +88,7 @@ def model_serve(path: str = typer.Argument(..., help="A checkpoint directory, or
         engine = Engine(checkpoint, device=device or default_device(), dtype=dtype, max_batch=max_batch,
                         cache_gb=cache_gb)
     try:
-        server = EngineServer(engine, host=host, port=port, model_name=name)
+        server = EngineServer(engine, host=host, port=port, model_name=name, allow_hosts=tuple(allow_host))
     except OSError as e:
         raise ModelError(f"cannot listen on {host}:{port} ({e.strerror or e}); pick another --port") from None
     console.print(f"serving [bold]{escape(server.model_name)}[/bold] at {server.base_url} "
@@ -435,11 +437,13 @@ def report(run: Path = typer.Argument(..., help="A run directory (from prove or 
 def serve(runs: list[Path] = typer.Argument(..., help="Run directories to browse."),
           port: int = typer.Option(8765, "--port", help="Port (0 picks a free one)."),
           host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; keep loopback unless you mean it."),
-          refresh: int = typer.Option(5, "--refresh", help="Seconds between reloads of a run in progress.")) -> None:
+          refresh: int = typer.Option(5, "--refresh", help="Seconds between reloads of a run in progress."),
+          allow_host: list[str] = typer.Option([], "--allow-host", help="A Host name to answer besides loopback and "
+                                               "--host (repeatable; '*': any).")) -> None:
     """Browse runs in a local web browser (read-only): a list of runs, each run's report, live while it runs."""
     from report.serve import make_server
 
-    server = make_server(runs, host, port, refresh)
+    server = make_server(runs, host, port, refresh, tuple(allow_host))
     console.print(f"serving {len(runs)} run(s) on http://{server.server_address[0]}:{server.server_address[1]}/ "
                   "(Ctrl-C stops)", highlight=False)
     try:

@@ -2,17 +2,83 @@
 
 Families: deepseek_v2, deepseek_v3, deepseek_v32 (MLA attention, DeepSeekMoE, the lightning indexer when the config
 has `index_topk`) and the dense llama / qwen2 (GQA attention, SwiGLU). Field names follow config.json, so a reader can
-look a value up in the checkpoint.
+look a value up in the checkpoint. A config.json is untrusted input: every field read is checked for its type and
+range first (check_fields), so a wrong one is one ModelError naming the file and the field.
 """
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from model.errors import ModelError
 
 MLA_FAMILIES = ("deepseek_v2", "deepseek_v3", "deepseek_v32")
+MAX_SIZE = 1 << 24  # no dimension of any real model comes near; larger values are typos or hostile
+MAX_LAYERS = 4096
+# field -> kind: "size" (whole number 1..MAX_SIZE), "count" (0..MAX_SIZE), "layers" (1..MAX_LAYERS), "positive"
+# (finite number > 0), "number" (finite), "bool", "str", "names" (list of strings)
+FIELDS = {
+    "vocab_size": "size", "hidden_size": "size", "num_hidden_layers": "layers", "num_attention_heads": "size",
+    "num_key_value_heads": "size", "intermediate_size": "count", "rms_norm_eps": "positive",
+    "max_position_embeddings": "size", "tie_word_embeddings": "bool", "head_dim": "size", "attention_bias": "bool",
+    "q_lora_rank": "size", "kv_lora_rank": "size", "qk_nope_head_dim": "size", "qk_rope_head_dim": "size",
+    "v_head_dim": "size", "rope_interleave": "bool", "index_topk": "count", "index_n_heads": "size",
+    "index_head_dim": "size", "n_routed_experts": "count", "n_shared_experts": "count",
+    "num_experts_per_tok": "count", "moe_intermediate_size": "count", "scoring_func": "str", "topk_method": "str",
+    "n_group": "size", "topk_group": "size", "norm_topk_prob": "bool", "routed_scaling_factor": "positive",
+    "first_k_dense_replace": "count", "moe_layer_freq": "size", "mlp_layer_types": "names",
+    "rope_theta": "positive", "num_nextn_predict_layers": "count",
+}
+ROPE_FIELDS = {
+    "rope_theta": "positive", "rope_type": "str", "type": "str", "factor": "positive",
+    "original_max_position_embeddings": "size", "beta_fast": "positive", "beta_slow": "positive",
+    "mscale": "number", "mscale_all_dim": "number", "attention_factor": "positive", "truncate": "bool",
+    "low_freq_factor": "positive", "high_freq_factor": "positive",
+}
+
+
+def _field_problem(value, kind: str) -> str | None:
+    """Why `value` is not of `kind`, or None."""
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if kind in ("size", "count", "layers"):
+        low, high = (0 if kind == "count" else 1), (MAX_LAYERS if kind == "layers" else MAX_SIZE)
+        if not whole or not low <= value <= high:
+            return f"must be a whole number in [{low}, {high}]"
+    elif kind in ("positive", "number"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or (kind == "positive" and value <= 0):
+            return "must be a finite number" + (" > 0" if kind == "positive" else "")
+    elif kind == "bool" and not isinstance(value, bool):
+        return "must be true or false"
+    elif kind == "str" and not isinstance(value, str):
+        return "must be a string"
+    elif kind == "names" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        return "must be a list of strings"
+    return None
+
+
+def check_fields(hf, source: str) -> None:
+    """ModelError naming the first field of a config dict that has the wrong type or is out of range."""
+    if not isinstance(hf, dict):
+        raise ModelError(f"{source}: must hold a JSON object, got {type(hf).__name__}")
+    checks = [(key, hf.get(key), kind) for key, kind in FIELDS.items()]
+    for holder in ("rope_scaling", "rope_parameters", "quantization_config"):
+        value = hf.get(holder)
+        if value is not None and not isinstance(value, dict):
+            raise ModelError(f"{source}: field {holder!r} must be an object, got {repr(value)[:60]}")
+    for holder in ("rope_scaling", "rope_parameters"):
+        checks += [(f"{holder}.{key}", (hf.get(holder) or {}).get(key), kind) for key, kind in ROPE_FIELDS.items()]
+    block = (hf.get("quantization_config") or {}).get("weight_block_size")
+    if block is not None and not (isinstance(block, list) and len(block) == 2
+                                  and all(_field_problem(b, "size") is None for b in block)):
+        raise ModelError(f"{source}: field 'quantization_config.weight_block_size' must be two whole numbers >= 1, "
+                         f"got {str(block)[:60]}")
+    for key, value, kind in checks:
+        problem = None if value is None else _field_problem(value, kind)
+        if problem:
+            raise ModelError(f"{source}: field {key!r} {problem}, got {repr(value)[:60]}")
 GQA_FAMILIES = ("llama", "qwen2")
 
 
@@ -91,6 +157,7 @@ class ModelConfig:
     @classmethod
     def from_hf(cls, hf: dict, source: str = "config.json") -> "ModelConfig":
         """Read a Hugging Face config dict; `source` names the file in error messages."""
+        check_fields(hf, source)
         model_type = hf.get("model_type")
         if model_type not in MLA_FAMILIES + GQA_FAMILIES:
             raise ModelError(f"{source}: model_type {model_type!r} is not supported; "
@@ -103,6 +170,11 @@ class ModelConfig:
 
         heads = need("num_attention_heads")
         layers = need("num_hidden_layers")
+        kv_heads = hf.get("num_key_value_heads") or heads
+        uneven = heads % kv_heads or (not hf.get("head_dim") and need("hidden_size") % heads)
+        if model_type in GQA_FAMILIES and uneven:
+            raise ModelError(f"{source}: num_attention_heads {heads} must be a multiple of num_key_value_heads "
+                             f"{kv_heads}, and hidden_size of num_attention_heads (or give head_dim)")
         cfg = cls(
             model_type=model_type,
             vocab_size=need("vocab_size"),
@@ -124,6 +196,7 @@ class ModelConfig:
             cfg.head_dim = hf.get("head_dim") or cfg.hidden_size // heads
             cfg.attention_bias = bool(hf.get("attention_bias", model_type == "qwen2"))
             cfg.mlp_layer_types = ["dense"] * layers
+            cfg.check_sizes(source)
             return cfg
 
         cfg.q_lora_rank = hf.get("q_lora_rank")
@@ -163,6 +236,7 @@ class ModelConfig:
         if "sparse" in cfg.mlp_layer_types and cfg.n_routed_experts % cfg.n_group:
             raise ModelError(f"{source}: n_routed_experts {cfg.n_routed_experts} is not divisible by n_group "
                              f"{cfg.n_group}")
+        cfg.check_sizes(source)
         return cfg
 
     @classmethod
@@ -177,6 +251,20 @@ class ModelConfig:
         except (OSError, ValueError) as e:
             raise ModelError(f"{path}: cannot read the config ({e})") from e
         return cls.from_hf(hf, source=str(path))
+
+    def check_sizes(self, source: str) -> None:
+        """ModelError when fields that must agree with each other do not (each is checked alone in from_hf)."""
+        if self.ffn_kind == "moe":
+            if not 1 <= self.num_experts_per_tok <= self.n_routed_experts or not self.moe_intermediate_size:
+                raise ModelError(f"{source}: a MoE model needs 1 <= num_experts_per_tok <= n_routed_experts and "
+                                 f"moe_intermediate_size >= 1 (got {self.num_experts_per_tok}, "
+                                 f"{self.n_routed_experts}, {self.moe_intermediate_size})")
+            if self.topk_group > self.n_group:
+                raise ModelError(f"{source}: topk_group {self.topk_group} is larger than n_group {self.n_group}")
+        if "dense" in self.mlp_layer_types and not self.intermediate_size:
+            raise ModelError(f"{source}: field 'intermediate_size' is missing (needed for the dense layers)")
+        if any(t not in ("dense", "sparse") for t in self.mlp_layer_types):
+            raise ModelError(f"{source}: mlp_layer_types entries must be 'dense' or 'sparse'")
 
 
 def _rope_from_hf(hf: dict) -> RopeConfig:

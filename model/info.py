@@ -19,9 +19,7 @@ def checkpoint_dtype(path: Path, hf: dict) -> str:
         return str(declared)
     files = sorted(path.glob("*.safetensors"))
     if files:
-        with open(files[0], "rb") as f:
-            size = int.from_bytes(f.read(8), "little")
-            header = json.loads(f.read(size))
+        header = read_safetensors_header(files[0])
         for name, entry in header.items():
             if name != "__metadata__":
                 return {"F32": "float32", "BF16": "bfloat16", "F16": "float16", "F8_E4M3": "float8_e4m3fn"}.get(
@@ -29,12 +27,45 @@ def checkpoint_dtype(path: Path, hf: dict) -> str:
     return "unknown"
 
 
+MAX_HEADER = 100 << 20  # safetensors' own limit on the JSON header
+
+
+def read_safetensors_header(file: Path) -> dict:
+    """The JSON header of a safetensors file, checked: its length fits the file, it is an object of tensors, each
+    with a dtype string, a shape of non-negative whole numbers and data offsets inside the file. ModelError naming
+    the file and what is wrong otherwise; nothing larger than the file is ever read."""
+    size = file.stat().st_size
+    with open(file, "rb") as f:
+        length = int.from_bytes(f.read(8), "little") if size >= 8 else -1
+        if length < 2 or length > min(size - 8, MAX_HEADER):
+            raise ModelError(f"{file}: not a safetensors file (header length {length} does not fit a file of "
+                             f"{size} bytes)")
+        raw = f.read(length)
+    try:
+        header = json.loads(raw)
+    except ValueError as e:
+        raise ModelError(f"{file}: the safetensors header is not valid JSON ({e})") from None
+    if not isinstance(header, dict):
+        raise ModelError(f"{file}: the safetensors header must be a JSON object")
+    data = size - 8 - length
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(entry, dict) or not isinstance(entry.get("dtype"), str):
+            raise ModelError(f"{file}: tensor {name[:80]!r} has no dtype in the header")
+        shape, offsets = entry.get("shape"), entry.get("data_offsets")
+        if not isinstance(shape, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                                                  for n in shape):
+            raise ModelError(f"{file}: tensor {name[:80]!r} has shape {str(shape)[:60]}, not a list of sizes >= 0")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(n, int) for n in offsets)
+                and 0 <= offsets[0] <= offsets[1] <= data):
+            raise ModelError(f"{file}: tensor {name[:80]!r} has data offsets {str(offsets)[:60]} outside the "
+                             f"{data} bytes of data; the file may be truncated")
+    return header
+
+
 def describe(path: str | Path) -> dict:
     """A summary of the checkpoint directory at `path` (or of the GGUF file, converted once to the cache)."""
-    import torch
-
-    from model.layers.transformer import Transformer
-
     path = Path(path)
     if path.suffix == ".gguf" and path.is_file():
         from model.gguf_import import convert
@@ -43,10 +74,9 @@ def describe(path: str | Path) -> dict:
     cfg = ModelConfig.from_file(path)
     try:
         hf = json.loads((path / "config.json").read_text())
-    except ValueError as e:
+    except (OSError, ValueError) as e:
         raise ModelError(f"{path / 'config.json'}: not valid JSON ({e})") from e
-    with torch.device("meta"):
-        model = Transformer(cfg)
+    model = build_on_meta(cfg, path)
     total = model.num_parameters()
     routed_per_expert = 3 * cfg.hidden_size * cfg.moe_intermediate_size
     n_moe = cfg.mlp_layer_types.count("sparse")
@@ -76,3 +106,16 @@ def describe(path: str | Path) -> dict:
         "rope": cfg.rope.rope_type,
         "dtype": checkpoint_dtype(path, hf),
     }
+
+
+def build_on_meta(cfg: ModelConfig, path: Path):
+    """The Transformer a config describes, without memory; ModelError when its sizes do not make one."""
+    import torch
+
+    from model.layers.transformer import Transformer
+
+    try:
+        with torch.device("meta"):
+            return Transformer(cfg)
+    except (RuntimeError, ValueError, TypeError, ZeroDivisionError, IndexError) as e:
+        raise ModelError(f"{path / 'config.json'}: its sizes do not make a {cfg.model_type} model ({e})") from None

@@ -36,8 +36,11 @@ def checkpoint_files(path: Path) -> dict[str, Path] | list[Path]:
     if index.exists():
         try:
             weight_map = json.loads(index.read_text())["weight_map"]
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, TypeError) as e:
             raise ModelError(f"{index}: not a readable safetensors index ({e})") from e
+        if not isinstance(weight_map, dict) or not all(isinstance(f, str) and f and "/" not in f and f != ".."
+                                                       for f in weight_map.values()):
+            raise ModelError(f"{index}: weight_map must map tensor names to shard file names in the checkpoint")
         return {name: path / file for name, file in weight_map.items()}
     single = path / "model.safetensors"
     files = [single] if single.exists() else sorted(path.glob("*.safetensors"))
@@ -59,6 +62,9 @@ class _Shards:
         if file not in self.open:
             if not file.exists():
                 raise ModelError(f"{file}: shard listed in the checkpoint is missing")
+            from model.info import read_safetensors_header
+
+            read_safetensors_header(file)  # a clear message for a bad header, before safetensors reads it
             try:
                 self.open[file] = safe_open(str(file), framework="pt")
             except Exception as e:  # safetensors raises its own error type for a bad header
@@ -95,8 +101,9 @@ def load(path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtyp
     if not path.is_dir():
         raise ModelError(f"{path}: not a checkpoint directory (expected config.json and *.safetensors)")
     cfg = ModelConfig.from_file(path)
-    with torch.device("meta"):
-        model = Transformer(cfg)
+    from model.info import build_on_meta
+
+    model = build_on_meta(cfg, path)
     expected = model.state_dict()
     located = checkpoint_files(path)
     shards = _Shards()

@@ -4,6 +4,10 @@ Only two kinds of address exist: `/` (the list of runs) and `/run/<n>/` (the rep
 command line). Nothing is read from disk by a path taken from the request, so no file outside (or inside) the run
 directories can be reached by crafting one; every other address is a 404. A run still in progress is re-rendered
 on each request and its page reloads itself every few seconds.
+
+Only requests whose Host is a loopback name, the bound address or a name given with --allow-host are answered
+(421 otherwise), so a web page cannot reach the reports through DNS rebinding; idle and slow connections time out
+and at most MAX_CONNECTIONS are served at once (model/http_guard.py).
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from pathlib import Path
 
 from ledger.errors import RunError
 from ledger.store import DB_NAME, RunStore
+from model.http_guard import Deadline, GuardedServerMixin, RequestRefused, allowed_hosts, check_host
 from prover.errors import ProverError
 from report.build import SCRIPT_HASH, page, render_run
 from report.markup import Renderer
@@ -27,6 +32,9 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+READ_TIMEOUT = 30.0  # seconds one read of a client's socket may wait
+REQUEST_DEADLINE = 60.0  # seconds for a request's line and headers to arrive
+MAX_CONNECTIONS = 32
 
 
 class Runs:
@@ -84,6 +92,19 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "proofloop"
     sys_version = ""
     runs: Runs  # set on the subclass made by make_server
+    allowed: frozenset[str]  # Host names answered; set there too
+    timeout = READ_TIMEOUT
+
+    def setup(self):
+        super().setup()
+        self.deadline = Deadline(self.connection, REQUEST_DEADLINE)
+
+    def handle_one_request(self):
+        self.deadline.arm()
+        try:
+            super().handle_one_request()
+        finally:
+            self.deadline.disarm()
 
     def log_message(self, format, *args):  # quiet; the terminal shows only the address
         pass
@@ -95,11 +116,19 @@ class Handler(BaseHTTPRequestHandler):
         self._get(head=False)
 
     def _refuse(self):
+        self.deadline.disarm()
+        self.close_connection = True  # a body, if any, is not read
         self._send(405, "<h1>405</h1><p>read-only server</p>", {"Allow": "GET, HEAD"})
 
     do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
 
     def _get(self, head: bool):
+        self.deadline.disarm()
+        try:
+            check_host(self.headers.get("Host"), self.allowed)
+        except RequestRefused as e:
+            self.close_connection = True
+            return self._send(e.status, f"<h1>{e.status}</h1><p>{html.escape(str(e))}</p>", head=head)
         path = self.path.split("?", 1)[0].split("#", 1)[0]
         try:
             if path == "/":
@@ -123,15 +152,20 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
 
-def make_server(dirs: list[Path], host: str = "127.0.0.1", port: int = 0, refresh: int = 5) -> ThreadingHTTPServer:
-    """A server over the given run directories (each must hold a run); call serve_forever() on it."""
+class RunsServer(GuardedServerMixin, ThreadingHTTPServer):
+    daemon_threads = True
+    max_connections = MAX_CONNECTIONS
+
+
+def make_server(dirs: list[Path], host: str = "127.0.0.1", port: int = 0, refresh: int = 5,
+                allow_hosts: tuple[str, ...] = ()) -> ThreadingHTTPServer:
+    """A server over the given run directories (each must hold a run); call serve_forever() on it. allow_hosts:
+    Host names answered besides loopback and `host` ('*': any)."""
     if not dirs:
         raise ProverError("give at least one run directory to serve")
     for d in dirs:
         if not (Path(d) / DB_NAME).is_file():
             raise ProverError(f"{d} holds no run ({DB_NAME} not found); give directories made by prove or grade")
     runs = Runs(list(dirs), refresh)
-    handler = type("RunsHandler", (Handler,), {"runs": runs})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    handler = type("RunsHandler", (Handler,), {"runs": runs, "allowed": allowed_hosts(host, allow_hosts)})
+    return RunsServer((host, port), handler)

@@ -12,6 +12,11 @@ and bodies that are not the protocol (HTML, plain text) are not, since asking ag
 Reasoning is kept apart from the answer: servers with a reasoning parser send it as `reasoning_content` (vLLM,
 SGLang, DeepSeek) or `reasoning` (newer vLLM, OpenRouter); servers without one leave `<think>...</think>` inside
 the content, which is split here.
+
+Hostile or broken servers are bounded: `timeout` is a deadline for each attempt as a whole (a server that sends
+one byte a second, or keep-alive comments forever, is cut off at the deadline, not only one that goes silent),
+an answer larger than `max_response_bytes` is refused, and a 200 whose JSON body stops before its end (the
+connection dropped) is retried.
 """
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ from model.reasoning import split_reasoning
 
 log = logging.getLogger(__name__)
 
+MAX_RESPONSE_BYTES = 64 << 20  # the most an answer may hold: far above any completion, well below the memory
 MAX_DELAY = 60.0  # longest wait between two attempts, whatever backoff or Retry-After say
 USER_AGENT = "proofloop/0.1"
 NO_ENDPOINT = "no endpoint: pass --endpoint URL or set PROOFLOOP_ENDPOINT (e.g. http://localhost:8000/v1)"
@@ -158,7 +164,9 @@ class RemoteBackend:
     server lists); timeout: seconds without a byte from the server before an attempt is abandoned (streaming: between
     two chunks; non-streaming: for the whole answer, so raise it for long generations); connect_timeout: seconds to
     open the connection; retries: further attempts after the first; backoff: first wait in seconds, doubled each time.
+    timeout is also the deadline of each attempt as a whole: an answer not complete by then is abandoned (and retried).
     """
+    max_response_bytes = MAX_RESPONSE_BYTES
 
     def __init__(self, endpoint: str, model: str | None, api_key: str | None = None, concurrency: int = 8,
                  timeout: float = 600, connect_timeout: float = 10, retries: int = 5, backoff: float = 1.0,
@@ -210,7 +218,7 @@ class RemoteBackend:
             try:
                 conn.request("GET", self._path + "/models", headers=self._headers(json_body=False))
                 resp = conn.getresponse()
-                status, body = resp.status, resp.read()
+                status, body = resp.status, resp.read(self.max_response_bytes)
             finally:
                 conn.close()
         except TimeoutError:
@@ -349,6 +357,7 @@ class RemoteBackend:
             raise _Retry(f"could not connect to {self.base_url} within {self.connect_timeout:g}s") from None
         except OSError as e:
             raise _Retry(f"cannot reach {self.base_url} ({_why(e)})") from None
+        deadline = _Deadline(conn, self.timeout)
         try:
             conn.request("POST", self._path + "/chat/completions", body=body, headers=self._headers(json_body=True))
             resp = conn.getresponse()
@@ -360,19 +369,44 @@ class RemoteBackend:
                     message += " (set --api-key or PROOFLOOP_API_KEY)"
                 raise _Fail(message)
             if "text/event-stream" in (resp.getheader("Content-Type") or ""):
-                return self._read_stream(resp, url)
-            return self._read_json(resp.read(), url)
+                completion = self._read_stream(resp, url)
+            else:
+                completion = self._read_json(self._read_capped(resp, url), url)
+            if deadline.expired:
+                raise _Retry(f"{url} did not complete its answer within the {self.timeout:g}s deadline")
+            return completion
+        except (_Retry, _Fail):  # what a cut-off answer looks like (half a chunk, no end) is the deadline's doing
+            if deadline.expired:
+                raise _Retry(f"{url} did not complete its answer within the {self.timeout:g}s deadline") from None
+            raise
         except TimeoutError:
             raise _Retry(f"no answer from {url} for {self.timeout:g}s") from None
         except (OSError, http.client.HTTPException) as e:
+            if deadline.expired:
+                raise _Retry(f"{url} did not complete its answer within the {self.timeout:g}s deadline") from None
             raise _Retry(f"connection to {url} failed ({_why(e)})") from None
         finally:
+            deadline.cancel()
             conn.close()
+
+    def _read_capped(self, resp: http.client.HTTPResponse, url: str) -> bytes:
+        """The whole body, or _Fail when it is (or says it is) larger than max_response_bytes."""
+        cap = self.max_response_bytes
+        declared = resp.getheader("Content-Length") or ""
+        if declared.strip().isdigit() and int(declared) > cap:
+            raise _Fail(f"{url} announced an answer of {int(declared)} bytes; at most {cap} are accepted")
+        raw = resp.read(cap + 1)
+        if len(raw) > cap:
+            raise _Fail(f"{url} sent an answer larger than {cap} bytes; refused")
+        return raw
 
     def _read_json(self, raw: bytes, url: str) -> Completion:
         try:
             obj = json.loads(raw)
         except ValueError:
+            if _cut_json(raw):
+                raise _Retry(f"{url} sent a JSON answer that stops before its end ({len(raw)} bytes; the "
+                             "connection dropped)") from None
             raise _Fail(f"{url} returned {_describe(raw)} instead of a chat completion: is --endpoint an "
                         "OpenAI-compatible API?") from None
         try:
@@ -416,7 +450,11 @@ class RemoteBackend:
             usage = chunk.get("usage") or usage
             return False
 
-        for raw in iter(resp.readline, b""):
+        cap, total = self.max_response_bytes, 0
+        for raw in iter(lambda: resp.readline(cap + 1), b""):
+            total += len(raw)
+            if total > cap:
+                raise _Fail(f"{url} streamed more than {cap} bytes; refused")
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             if line.startswith(":"):  # an SSE comment (keep-alive)
                 continue
@@ -466,6 +504,34 @@ class RemoteBackend:
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         return headers
+
+
+def _cut_json(raw: bytes) -> bool:
+    """A body that starts as a JSON object or list and stops before its closing bracket: a dropped connection."""
+    text = raw.strip()
+    return text[:1] in (b"{", b"[") and text[-1:] not in (b"}", b"]")
+
+
+class _Deadline:
+    """Shuts the connection's socket down after `seconds`: a read blocked on a server that drips bytes (each in
+    time for the per-read timeout) returns then, and the attempt ends."""
+
+    def __init__(self, conn: http.client.HTTPConnection, seconds: float):
+        self.expired = False
+        self._sock = conn.sock
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        self.expired = True
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 def _is_json(body: bytes) -> bool:

@@ -1,14 +1,19 @@
 """Choosing the next token from the last position's logits, per sequence.
 
-temperature 0 is greedy (argmax). Otherwise: logits / temperature, keep the top_k largest (if set), keep the
+temperature 0 is greedy (argmax), and so is any temperature below MIN_TEMPERATURE: dividing by it would overflow the
+logits to inf and the softmax to NaN. Otherwise: logits / temperature, keep the top_k largest (if set), keep the
 smallest set of tokens whose probability reaches top_p (if below 1), renormalize and draw. A sequence with a seed
-draws from its own generator, so its tokens do not depend on what else is in the batch.
+draws from its own generator, so its tokens do not depend on what else is in the batch. Logits that are not finite
+(NaN from an overflow upstream) never reach torch.multinomial, which would raise and stop the engine: NaN counts as
+excluded, and a row with nothing left to draw from falls back to its greedy token.
 """
 from __future__ import annotations
 
 import torch
 
 from model.engine.sequence import Sequence
+
+MIN_TEMPERATURE = 1e-4  # below this, sampling is greedy; logits of any float32 model stay finite divided by it
 
 
 def filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
@@ -28,13 +33,17 @@ def filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tenso
 
 def sample(logits: torch.Tensor, seqs: list[Sequence]) -> list[int]:
     """logits [B, V] float32, one row per sequence -> one token id per sequence."""
+    logits = logits.nan_to_num(nan=float("-inf"))
     greedy = logits.argmax(dim=-1).tolist()
     out = []
     for row, seq, best in zip(logits, seqs, greedy):
         s = seq.sampling
-        if s.temperature == 0:
+        if not s.temperature >= MIN_TEMPERATURE:  # also NaN, should a caller skip the checks
             out.append(best)
             continue
         probs = filter_logits(row / s.temperature, s.top_k, s.top_p).softmax(-1)
+        if not bool(torch.isfinite(probs).all()) or not float(probs.sum()) > 0:
+            out.append(best)  # an all -inf row (or overflow): nothing to draw from
+            continue
         out.append(int(torch.multinomial(probs, 1, generator=seq.generator)))
     return out

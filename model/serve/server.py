@@ -10,12 +10,19 @@ prefix cache. Usage reports `prompt_tokens_details.cached_tokens`, the prompt to
 request the engine cannot run (bad JSON, invalid sampling values, a prompt longer than the context) is answered
 HTTP 400 with an OpenAI error body; nothing else is disturbed.
 
+Hostile clients get bounded, clear answers (model/http_guard.py): sampling values are checked (finite, in range;
+400 naming the field), a Host header other than loopback or the served address is 421 (DNS rebinding), a body
+needs a valid Content-Length (411/400) of at most MAX_BODY bytes (413), every read times out, a request must
+arrive whole within REQUEST_DEADLINE seconds, and at most MAX_CONNECTIONS are served at once (503 beyond).
+`/health` is 503 when the engine's loop has stopped.
+
 The engine runs in its own thread (`EngineLoop`); request threads add sequences under its lock and read their
 events from a queue, so requests arriving at any time join the running batch between two steps.
 """
 from __future__ import annotations
 
 import json
+import math
 import queue
 import threading
 import time
@@ -23,6 +30,15 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from model.errors import ModelError
+from model.http_guard import (
+    Deadline,
+    GuardedServerMixin,
+    RequestRefused,
+    allowed_hosts,
+    body_length,
+    check_host,
+    read_body,
+)
 from model.serve.requests import ReasoningSplitter, choice_params, parse_chat, parse_completion
 
 
@@ -84,10 +100,67 @@ class EngineLoop:
                         if seq.is_finished:
                             del self.queues[seq.id]
 
+    def health(self) -> str | None:
+        """None while the loop can serve; otherwise why it cannot."""
+        if self.error:
+            return f"the engine stopped: {self.error}"
+        if not self.stopped and not self.thread.is_alive():
+            return "the engine loop is not running"
+        if self.stopped:
+            return "the server is shutting down"
+        return None
+
     def stop(self) -> None:
         with self.lock:
             self.stopped = True
             self.lock.notify()
+
+
+MAX_BODY = 8 << 20  # bytes of JSON per request: far more than any context the engine holds
+READ_TIMEOUT = 30.0  # seconds one read of a client's socket may wait
+REQUEST_DEADLINE = 60.0  # seconds for a request's line, headers and body to arrive
+MAX_CONNECTIONS = 64
+MAX_STOP = 16  # stop strings per request, each at most MAX_STOP_CHARS
+MAX_STOP_CHARS = 1000
+SEED_RANGE = (-(1 << 63), (1 << 63) - 1 - 64)  # torch generators take 64 bits; choice i uses seed + i
+LIMITS = {  # field -> (integer?, low, high, low allowed?)
+    "temperature": (False, 0.0, 100.0, True),
+    "top_p": (False, 0.0, 1.0, False),
+    "top_k": (True, -1, 1 << 30, True),
+    "max_tokens": (True, 1, 1 << 24, True),
+    "max_completion_tokens": (True, 1, 1 << 24, True),
+    "n": (True, 1, 64, True),
+    "seed": (True, *SEED_RANGE, True),
+    "presence_penalty": (False, -2.0, 2.0, True),
+    "frequency_penalty": (False, -2.0, 2.0, True),
+}
+
+
+def check_sampling_fields(body: dict) -> None:
+    """ModelError naming the first sampling field that is not a finite value in its range (a NaN, an inf, 1e-400
+    read as 0 is fine, 1e400 read as inf is not), so no value can reach the sampler that would break its arithmetic."""
+    for key, (integer, low, high, low_ok) in LIMITS.items():
+        value = body.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+            raise ModelError(f"{key} must be {'an integer' if integer else 'a number'}, got {str(value)[:60]!r}")
+        if not math.isfinite(value) or not (low <= value if low_ok else low < value) or value > high:
+            bounds = f"{'[' if low_ok else '('}{low}, {high}]"
+            raise ModelError(f"{key} must be a finite number in {bounds}, got {str(value)[:60]}")
+    stop = body.get("stop")
+    stops = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []
+    if len(stops) > MAX_STOP or any(isinstance(s, str) and len(s) > MAX_STOP_CHARS for s in stops):
+        raise ModelError(f"stop takes at most {MAX_STOP} strings of at most {MAX_STOP_CHARS} characters each")
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_body(data: bytes):
+    """JSON without NaN / Infinity (Python's json accepts them; they are not JSON and poison arithmetic)."""
+    return json.loads(data or b"null", parse_constant=_no_constants)
 
 
 def usage(seqs: list) -> dict:
@@ -104,6 +177,30 @@ def finish_reason(seq) -> str:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: "EngineServer"
+    timeout = READ_TIMEOUT  # every read of the socket (StreamRequestHandler applies it)
+
+    def setup(self) -> None:
+        self.timeout = self.server.read_timeout
+        super().setup()
+        self.deadline = Deadline(self.connection, self.server.request_deadline)
+
+    def handle_one_request(self) -> None:
+        self.deadline.arm()  # until the request is read whole; disarmed before the engine works on it
+        try:
+            super().handle_one_request()
+        finally:
+            self.deadline.disarm()
+
+    def _guard(self) -> bool:
+        """Host check; answers and returns False when the request is refused."""
+        try:
+            check_host(self.headers.get("Host"), self.server.allowed_hosts)
+        except RequestRefused as e:
+            self.deadline.disarm()
+            self.close_connection = True
+            self._error(e.status, str(e), "misdirected_request")
+            return False
+        return True
 
     def log_message(self, format, *args):  # quiet: the CLI prints its own line per request if asked
         if self.server.verbose:
@@ -121,23 +218,42 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, {"error": {"message": message, "type": kind, "code": status}})
 
     def do_GET(self) -> None:
+        self.deadline.disarm()
+        if not self._guard():
+            return
         if self.path.rstrip("/") in ("/v1/models", "/models"):
             self._send(200, {"object": "list", "data": [{"id": self.server.model_name, "object": "model",
                                                          "created": int(self.server.started),
                                                          "owned_by": "proofloop"}]})
         elif self.path in ("/health", "/v1/health"):
-            self._send(200, {"status": "ok"})
+            problem = self.server.loop.health()
+            if problem:
+                self._send(503, {"status": "error", "error": problem})
+            else:
+                self._send(200, {"status": "ok"})
         else:
             self._error(404, f"no route GET {self.path}", "not_found_error")
 
     def do_POST(self) -> None:
+        if not self._guard():
+            return
         route = self.path.rstrip("/").removeprefix("/v1")
+        try:
+            data = read_body(self.rfile, body_length(self.headers, self.server.max_body))
+        except RequestRefused as e:
+            self.close_connection = True  # what is left of the body must not be read as the next request
+            self._error(e.status, str(e))
+            return
+        except OSError:  # the read timed out, or the deadline shut the connection
+            self.close_connection = True
+            return
+        finally:
+            self.deadline.disarm()
         if route not in ("/chat/completions", "/completions"):
             self._error(404, f"no route POST {self.path}", "not_found_error")
             return
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length) or b"null")
+            body = parse_body(data)
             if not isinstance(body, dict):
                 raise ModelError("the request body must be a JSON object")
             name = body.get("model")
@@ -145,6 +261,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._error(404, f"model {name!r} is not served here; GET /v1/models lists {self.server.model_name!r}",
                             "not_found_error")
                 return
+            check_sampling_fields(body)
             chat = route == "/chat/completions"
             parse = parse_chat if chat else parse_completion
             prompt, params, stream = parse(body, self.server.backend_chat, self.server.thinking)
@@ -161,7 +278,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._stream(seqs, events, chat, body)
             else:
                 self._whole(seqs, events, chat)
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:  # the client went away or stopped reading (a write timed out)
+            self.close_connection = True
             self.server.loop.cancel(seqs)
 
     def _wait(self, events: queue.Queue, count: int):
@@ -233,15 +351,19 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-class EngineServer(ThreadingHTTPServer):
-    """serve_forever() in the caller's thread, or `with EngineServer(...) as s:` to run it in a background thread."""
+class EngineServer(GuardedServerMixin, ThreadingHTTPServer):
+    """serve_forever() in the caller's thread, or `with EngineServer(...) as s:` to run it in a background thread.
+    allow_hosts: Host names answered besides loopback and `host` ('*': any)."""
     daemon_threads = True
+    max_connections = MAX_CONNECTIONS
+    max_body, read_timeout, request_deadline = MAX_BODY, READ_TIMEOUT, REQUEST_DEADLINE
 
     def __init__(self, engine, host: str = "127.0.0.1", port: int = 8000, model_name: str | None = None,
-                 thinking: bool = True, verbose: bool = False):
+                 thinking: bool = True, verbose: bool = False, allow_hosts: tuple[str, ...] = ()):
         from model.engine.chat import ChatFormat
 
         super().__init__((host, port), Handler)
+        self.allowed_hosts = allowed_hosts(host, allow_hosts)
         self.engine, self.thinking, self.verbose = engine, thinking, verbose
         self.model_name = model_name or engine.path.name
         self.backend_chat = ChatFormat.from_checkpoint(engine.path, engine.model.config.model_type)

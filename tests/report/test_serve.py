@@ -3,8 +3,10 @@ read-only, and reaches nothing outside the run directories however the path is w
 import http.client
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -100,3 +102,51 @@ def test_serve_refuses_a_non_run(tmp_path):
     r = subprocess.run([sys.executable, "-m", "cli", "serve", str(tmp_path), "--port", "0"], cwd=ROOT,
                        capture_output=True, text=True, timeout=HANG_GUARD)
     assert r.returncode == 2 and "holds no run" in r.stderr
+
+
+def get_as(host, port, path, host_header):
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    conn.request("GET", path, headers={"Host": host_header})
+    r = conn.getresponse()
+    body = r.read().decode("utf-8", "replace")
+    conn.close()
+    return r.status, body
+
+
+def test_foreign_host_headers_are_refused(served):
+    """DNS rebinding: a page on evil.example resolving to 127.0.0.1 sends its own name as Host."""
+    host, port, _ = served
+    for name in ("evil.example", f"evil.example:{port}", "127.0.0.1.nip.io", "localhost.evil", "[::2]", "",
+                 "192.168.1.9"):
+        for path in ("/", "/run/0/"):
+            status, body = get_as(host, port, path, name)
+            assert status == 421, (name, status)
+            assert "--allow-host" in body and "TOP-SECRET" not in body and "best proof" not in body
+    for name in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost", "[::1]", f"[::1]:{port}"):
+        assert get_as(host, port, "/", name)[0] == 200, name
+
+
+def test_allow_host_and_idle_connections(tmp_path):
+    from report.serve import make_server
+
+    run = prove_run(tmp_path / "run", candidates=2, rounds=1, m=1)
+    server = make_server([run], allow_hosts=("reports.lan",))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        assert get_as("127.0.0.1", port, "/", "reports.lan:8765")[0] == 200
+        assert get_as("127.0.0.1", port, "/", "other.lan")[0] == 421
+        held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(100)]
+        time.sleep(1.0)
+        busy = 0
+        for sock in held:
+            sock.settimeout(0.05)
+            try:
+                busy += sock.recv(100).startswith(b"HTTP/1.1 503")
+            except TimeoutError:
+                pass
+            sock.close()
+        assert busy >= 100 - 32
+    finally:
+        server.shutdown()
+        server.server_close()
