@@ -7,7 +7,7 @@ from test_engine import prompts
 
 from model.backends.backend import Request, Sampling
 from model.backends.local import LocalBackend
-from model.engine.engine import engine as engine_module
+from model.engine import engine as engine_module
 from model.engine.engine import Engine
 from model.engine.sequence import SamplingParams
 from model.errors import ModelError
