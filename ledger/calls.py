@@ -24,13 +24,14 @@ StatusOf = Callable[[Completion], str]
 OnEvent = Callable[[dict], None]
 
 
-def completion_status(c: Completion, readable: bool = True) -> str:
-    """error | truncated (the answer hit max_tokens) | ok, or unparsed when the caller could not read the answer."""
+def completion_status(c: Completion, readable: bool = True, unreadable: str = "unparsed") -> str:
+    """error | truncated (the answer hit max_tokens) | ok, or `unreadable` (unparsed, or the reader's own reason such
+    as rubric_mismatch) when the caller could not read the answer."""
     if c.finish_reason == "error":
         return "error"
     if c.finish_reason == "length":
         return "truncated"
-    return "ok" if readable else "unparsed"
+    return "ok" if readable else unreadable
 
 
 class CallRunner:

@@ -19,14 +19,13 @@ from verifier import metrics
 from verifier.errors import VerifierError
 from verifier.grading import Grader
 from verifier.grading_input import GradingItem, items_digest
-from verifier.parse import parse_issues, usage_of
+from verifier.parse import read_issues, usage_of
 from verifier.prompts import Templates
-from verifier.scores import boxed_values, last_score, parse_score
+from verifier.scores import read_verdict
 from verifier.steps import segment
 from verifier.verification import Issue
 
 RUBRICS = ("auto", "binary", "points")
-POINTS_ALLOWED = tuple(float(p) for p in range(8))  # the boxed value of the points rubric: a whole 0..7
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ def grade_key(item_id: str, n: int) -> str:
 class Grading:
     score: float | None  # binary: 0 | 0.5 | 1; points: 0..7; None when unparsed / truncated / error
     points: float | None  # the score as points out of the item's max_points
-    status: str  # ok | unparsed | truncated | error
+    status: str  # ok | unparsed | rubric_mismatch | truncated | error
     issues: list[Issue] = field(default_factory=list)
     analysis: str = ""
     usage: dict = field(default_factory=dict)
@@ -97,17 +96,13 @@ class Grading:
 def parse_grading(completion: Completion, rubric: str, item: GradingItem, proof=None) -> Grading:
     if completion.finish_reason == "error":
         return Grading(None, None, "error", analysis=completion.error or completion.text, usage=usage_of(completion))
-    if rubric == "points":
-        values = boxed_values(completion.text)
-        score = parse_score(values[-1], POINTS_ALLOWED) if values else None
-        points = None if score is None else score / 7 * item.max_points
-    else:
-        score = last_score(completion.text)
-        points = None if score is None else score * item.max_points
-    status = completion_status(completion, readable=score is not None)
-    if status != "ok":
-        score = points = None
-    issues = parse_issues(completion.text, proof) if proof is not None else []
+    # only the answer's own verdict counts (never a box quoted from the proof); a grade on the other rubric's
+    # scale is rubric_mismatch, not read as something else
+    verdict = read_verdict(completion.text, rubric)
+    status = completion_status(completion, readable=verdict.score is not None, unreadable=verdict.status)
+    score = verdict.score if status == "ok" else None
+    points = None if score is None else (score / 7 if rubric == "points" else score) * item.max_points
+    issues = read_issues(completion.text, proof)[0] if proof is not None else []
     return Grading(score, points, status, issues, completion.text, usage_of(completion))
 
 
@@ -192,11 +187,11 @@ class GradeRun:
 
 
 def call_status(completion: Completion) -> str:
-    """A grading call's status as recorded: error, truncated, unparsed (no readable boxed grade) or ok.
+    """A grading call's status as recorded: error, truncated, unparsed (no verdict on either rubric) or ok.
     (read_grades re-reads each answer with its item's rubric; only `error` makes --resume issue a call again.)"""
-    values = boxed_values(completion.text)
-    return completion_status(completion,
-                             readable=bool(values) and parse_score(values[-1], POINTS_ALLOWED + (0.5,)) is not None)
+    verdicts = [read_verdict(completion.text, r) for r in ("binary", "points")]
+    return completion_status(completion, readable=any(v.score is not None for v in verdicts),
+                             unreadable=verdicts[0].status)
 
 
 def read_grades(store: RunStore) -> tuple[dict, list[ItemGrade]]:
@@ -227,7 +222,7 @@ def agreement_of(grades: list[ItemGrade]) -> metrics.Agreement:
 
 def summarize(grades: list[ItemGrade], stats: dict, run_dir: str, seconds: float | None = None) -> dict:
     """What `proofloop grade --json` prints: n, metrics overall and per problem, per-item grades, calls, tokens."""
-    statuses = Counter(s for g in grades for s in (x.status if x else "pending" for x in g.gradings))
+    statuses = metrics.status_counts(x.status if x else "pending" for g in grades for x in g.gradings)
     by_problem: dict[str, list[ItemGrade]] = {}
     for g in grades:
         by_problem.setdefault(g.item.problem.id, []).append(g)

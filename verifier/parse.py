@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 
+from ledger.calls import completion_status
 from model.backends.backend import Completion
 from verifier.proof import Proof
 from verifier.scores import read_verdict
@@ -92,15 +93,6 @@ def usage_of(completion: Completion) -> dict:
     return {"prompt_tokens": completion.prompt_tokens, "cached_tokens": completion.cached_tokens,
             "completion_tokens": completion.completion_tokens, "seconds": round(completion.seconds, 3),
             "finish_reason": completion.finish_reason}
-
-
-def status_of(completion: Completion, score: float | None, verdict_status: str = "unparsed") -> str:
-    """ok, error, truncated; without a score, the verdict reader's status (unparsed or rubric_mismatch)."""
-    if completion.finish_reason == "error":
-        return "error"
-    if completion.finish_reason == "length":
-        return "truncated"
-    return "ok" if score is not None else verdict_status
 
 
 def section(text: str, names: tuple[str, ...], stop_names: tuple[str, ...]) -> str | None:
@@ -276,7 +268,7 @@ def parse_verification(completion: Completion, proof: Proof) -> Verification:
         return Verification(score=None, analysis=completion.error or completion.text, status="error",
                             usage=usage_of(completion))
     verdict = read_verdict(completion.text, "binary")
-    status = status_of(completion, verdict.score, verdict.status)
+    status = completion_status(completion, readable=verdict.score is not None, unreadable=verdict.status)
     issues, issues_status = read_issues(completion.text, proof)
     return Verification(score=verdict.score if status == "ok" else None, issues=issues,
                         analysis=completion.text, status=status, usage=usage_of(completion),
@@ -292,7 +284,7 @@ def parse_meta(completion: Completion) -> tuple[float | None, dict[int, bool], s
     verdicts: dict[int, bool] = {}
     for m in META_LINE.finditer(completion.text):
         verdicts.setdefault(int(m.group("n")), m.group("verdict").lower() not in NEGATIVE)
-    status = status_of(completion, rating, verdict.status)
+    status = completion_status(completion, readable=rating is not None, unreadable=verdict.status)
     return (rating if completion.finish_reason != "length" else None), verdicts, status
 
 

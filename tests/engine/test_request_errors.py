@@ -13,8 +13,12 @@ from model.engine.sequence import SamplingParams
 from model.errors import ModelError
 
 SEEDED = [SamplingParams(temperature=0.9, top_k=20, seed=10 + i, max_tokens=6, ignore_eos=True) for i in range(4)]
-# hostile values that pass as numbers but break a draw: logits / 1e-45 overflow to inf, the softmax is NaN
-HOSTILE = [SamplingParams(temperature=1e-45, max_tokens=6), SamplingParams(temperature=5e-324, top_p=1e-300)]
+# values that pass as numbers but would break a draw (logits / 1e-45 overflow to inf, the softmax is NaN): the
+# sampler reads them as greedy
+EXTREME = [SamplingParams(temperature=1e-45, max_tokens=6), SamplingParams(temperature=5e-324, top_p=1e-300, max_tokens=6)]
+# values that cannot run at all: the request is refused alone
+INVALID = [SamplingParams(temperature=float("nan"), max_tokens=6), SamplingParams(top_p=0.0, max_tokens=6),
+           SamplingParams(temperature=-1.0, max_tokens=6)]
 
 
 @pytest.fixture(scope="module")
@@ -22,21 +26,38 @@ def engine(tiny):
     return Engine(tiny["deepseek_v3"][0], block_size=4, cache_gb=0.01)
 
 
-@pytest.mark.parametrize("hostile", HOSTILE)
-def test_a_request_whose_sampling_breaks_fails_alone(engine, hostile):
-    ps = prompts(4, 6, seed=3)
-    alone = [engine.generate([p], s)[0] for p, s in zip(ps, SEEDED)]
-    batch = [*ps[:2], ps[0], *ps[2:]]  # the hostile one shares its prompt's cached blocks with request 0
+def _stream(engine, batch, sampling) -> dict:
     outs = {}
-    for event in engine.stream(batch, [*SEEDED[:2], hostile, *SEEDED[2:]], errors="output"):
+    for event in engine.stream(batch, sampling, errors="output"):
         if event.output is not None:
             outs[event.index] = event.output
+    return outs
+
+
+@pytest.mark.parametrize("extreme", EXTREME)
+def test_extreme_sampling_values_are_greedy_and_disturb_nobody(engine, extreme):
+    ps = prompts(4, 6, seed=3)
+    alone = [engine.generate([p], s)[0] for p, s in zip(ps, SEEDED)]
+    greedy = engine.generate([ps[0]], SamplingParams(temperature=0, max_tokens=6))[0]
+    batch = [*ps[:2], ps[0], *ps[2:]]  # the extreme one shares its prompt's cached blocks with request 0
+    outs = _stream(engine, batch, [*SEEDED[:2], extreme, *SEEDED[2:]])
     assert sorted(outs) == [0, 1, 2, 3, 4]
-    assert outs[2].finish_reason == "error" and ("sampling failed" in outs[2].error or "temperature" in outs[2].error)
+    assert outs[2].finish_reason == "length" and outs[2].token_ids == greedy.token_ids
     assert [outs[i].token_ids for i in (0, 1, 3, 4)] == [o.token_ids for o in alone]
     assert not engine.has_work
+
+
+@pytest.mark.parametrize("invalid", INVALID)
+def test_a_request_that_cannot_run_fails_alone(engine, invalid):
+    ps = prompts(3, 6, seed=5)
+    alone = [engine.generate([p], s)[0] for p, s in zip(ps, SEEDED)]
+    outs = _stream(engine, [ps[0], ps[1], ps[2]], [SEEDED[0], invalid, SEEDED[2]])
+    assert sorted(outs) == [0, 1, 2]
+    assert outs[1].finish_reason == "error" and ("temperature" in outs[1].error or "top_p" in outs[1].error)
+    assert [outs[0].token_ids, outs[2].token_ids] == [alone[0].token_ids, alone[2].token_ids]
+    assert not engine.has_work
     with pytest.raises(ModelError, match="request 1"):  # the default: the caller hears of it
-        engine.generate([ps[0], ps[1]], [SEEDED[0], hostile])
+        engine.generate([ps[0], ps[1]], [SEEDED[0], invalid])
     assert engine.generate([ps[0]], SEEDED[0])[0].token_ids == alone[0].token_ids  # and still serves
 
 

@@ -34,12 +34,39 @@ def test_parse_points_and_binary():
     assert parse_grading(Completion("\\boxed{7}"), "points", cmo).points == 21.0
     assert parse_grading(Completion("\\boxed{0.5}"), "binary", cmo).points == 10.5
     assert parse_grading(Completion("no box"), "points", it).status == "unparsed"
-    assert parse_grading(Completion("\\boxed{9}"), "points", it).status == "unparsed"
-    assert parse_grading(Completion("\\boxed{0.5}"), "points", it).status == "unparsed"
+    # a grade outside the rubric's scale is reported as such, never read as something else
+    assert parse_grading(Completion("\\boxed{9}"), "points", it).status == "rubric_mismatch"
+    assert parse_grading(Completion("\\boxed{0.5}"), "points", it).status == "rubric_mismatch"
+    assert parse_grading(Completion("Points: 5/7"), "binary", it).status == "rubric_mismatch"
     cut = parse_grading(Completion("\\boxed{7", finish_reason="length"), "points", it)
     assert cut.status == "truncated" and cut.points is None
     err = parse_grading(Completion("", finish_reason="error", error="boom"), "binary", it)
     assert err.status == "error" and err.analysis == "boom"
+
+
+@pytest.mark.parametrize("rubric,verdict,expected", [
+    ("points", "## Points\n\\boxed{2}", 2.0),
+    ("points", "Final points: 3/7", 3.0),
+    ("binary", "## Score\n\\boxed{0}", 0.0),
+    ("binary", "Score: 1/1", 1.0),
+    ("binary", "\\boxed{incorrect}", 0.0),
+])
+def test_batch_reads_only_the_graders_own_verdict(rubric, verdict, expected):
+    """A grading that quotes the proof's own boxed answer (or a box in a code block) is read by its verdict."""
+    it = item()
+    quoted = ("The proof ends with \"so the answer is $\\boxed{7}$\" and its code prints\n"
+              "```\n\\boxed{1}\n```\nbut step 2 is wrong.\n\n")
+    g = parse_grading(Completion(quoted + verdict), rubric, it)
+    assert (g.score, g.status) == (expected, "ok")
+
+
+def test_batch_summary_counts_rubric_mismatch():
+    it = item(ref=False)  # binary under auto
+    grades = [ItemGrade(it, "binary", [parse_grading(Completion("## Points\n\\boxed{6}"), "binary", it),
+                                        parse_grading(Completion("\\boxed{1}"), "binary", it)])]
+    out = summarize(grades, {}, "run")
+    assert out["gradings"]["rubric_mismatch"] == 1 and out["gradings"]["ok"] == 1
+    assert grades[0].points == 7.0  # the mismatched grading is not read as a grade
 
 
 def g(points, status="ok"):
