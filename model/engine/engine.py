@@ -259,8 +259,11 @@ class Engine:
         if len(params) != len(prompts):
             raise ModelError(f"{len(prompts)} prompts but {len(params)} sampling settings")
         if errors == "raise":
-            for p in params:
-                p.check()
+            for i, p in enumerate(params):
+                try:
+                    p.check()
+                except ModelError as e:
+                    raise ModelError(f"request {i}: {e}") from None
         seqs: list[Sequence] = []
         try:
             for i, (p, s) in enumerate(zip(prompts, params)):
