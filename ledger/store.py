@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from ledger.errors import RunError as ProverError  # the ledger's own error (kept under its old name here)
+from ledger.errors import RunError
 from model.backends.backend import Completion, Request
 
 DB_NAME = "run.sqlite"
@@ -72,16 +72,16 @@ class RunStore:
     def create(cls, directory: str | Path, config: dict) -> "RunStore":
         directory = Path(directory)
         if (directory / DB_NAME).exists():
-            raise ProverError(f"{directory} already holds a run; pass --resume to continue it, or choose another --run")
+            raise RunError(f"{directory} already holds a run; pass --resume to continue it, or choose another --run")
         if directory.exists() and not directory.is_dir():
-            raise ProverError(f"--run {directory}: exists and is not a directory; choose another path")
+            raise RunError(f"--run {directory}: exists and is not a directory; choose another path")
         if directory.is_dir() and any(directory.iterdir()):
-            raise ProverError(f"--run {directory}: the directory is not empty and holds no run; choose a new or empty one")
+            raise RunError(f"--run {directory}: the directory is not empty and holds no run; choose a new or empty one")
         directory.mkdir(parents=True, exist_ok=True)
         run_lock = take_run_lock(directory)
         if (directory / DB_NAME).exists():  # another process created it between the check above and the lock
             release_run_lock(run_lock)
-            raise ProverError(f"{directory} already holds a run; pass --resume to continue it, or choose another --run")
+            raise RunError(f"{directory} already holds a run; pass --resume to continue it, or choose another --run")
         store = cls(directory, cls._connect(directory / DB_NAME), run_lock)
         with store._lock, store._conn:
             store._conn.executescript(SCHEMA)
@@ -98,7 +98,7 @@ class RunStore:
         directory = Path(directory)
         path = directory / DB_NAME
         if not path.is_file():
-            raise ProverError(f"{directory} holds no run ({DB_NAME} not found); start one without --resume")
+            raise RunError(f"{directory} holds no run ({DB_NAME} not found); start one without --resume")
         run_lock = take_run_lock(directory) if write else None
         try:
             check_integrity(path)
@@ -106,17 +106,17 @@ class RunStore:
                 store = cls(directory, cls._connect(path), run_lock)
                 stored = store.meta("config")
             except sqlite3.DatabaseError as e:
-                raise ProverError(f"{path} is not a readable run store ({e}); it was left untouched") from None
+                raise RunError(f"{path} is not a readable run store ({e}); it was left untouched") from None
         except BaseException:
             release_run_lock(run_lock)
             raise
         if stored is None:
             store.close()
-            raise ProverError(f"{path} has no run config; it is not a proofloop run")
+            raise RunError(f"{path} has no run config; it is not a proofloop run")
         if config is not None and stored != config:
             store.close()
             diff = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
-            raise ProverError(f"{directory} holds a run with another config (differs in: {', '.join(diff)}); "
+            raise RunError(f"{directory} holds a run with another config (differs in: {', '.join(diff)}); "
                               f"resume it with the same flags or choose another --run")
         return store
 
@@ -148,11 +148,11 @@ class RunStore:
 
     @contextlib.contextmanager
     def _damage(self, what: str):
-        """A row that SQLite cannot decode or that is not the JSON written: a damaged store, one ProverError."""
+        """A row that SQLite cannot decode or that is not the JSON written: a damaged store, one RunError."""
         try:
             yield
         except (sqlite3.DatabaseError, ValueError, KeyError, TypeError) as e:
-            raise ProverError(f"{self.directory / DB_NAME}: {what} cannot be read ({e}); the store is damaged: "
+            raise RunError(f"{self.directory / DB_NAME}: {what} cannot be read ({e}); the store is damaged: "
                               "restore it from a copy, or start a new run in another --run directory") from None
 
     # ---- calls ----
@@ -228,20 +228,20 @@ class RunStore:
 # ---- integrity and the run lock ----
 
 def check_integrity(path: Path) -> None:
-    """ProverError naming what is wrong when SQLite's integrity check fails on the store at `path`.
+    """RunError naming what is wrong when SQLite's integrity check fails on the store at `path`.
 
     The check runs on a read-only connection that writes nothing: `immutable` when there is no WAL file (no lock,
     no -shm created), plain read-only when there is one (its frames are part of the store)."""
     truncated = truncation(path)
     if truncated:
-        raise ProverError(f"{path} is truncated ({truncated}); it was left untouched: restore it from a copy, or "
+        raise RunError(f"{path} is truncated ({truncated}); it was left untouched: restore it from a copy, or "
                           "start a new run in another --run directory")
     wal = path.with_name(path.name + "-wal")
     mode = "mode=ro" if wal.exists() else "immutable=1"
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True, timeout=30)
     except sqlite3.DatabaseError as e:
-        raise ProverError(f"{path} cannot be opened ({e}); it was left untouched") from None
+        raise RunError(f"{path} cannot be opened ({e}); it was left untouched") from None
     try:
         rows = conn.execute("PRAGMA integrity_check(5)").fetchall()
     except sqlite3.DatabaseError as e:
@@ -252,7 +252,7 @@ def check_integrity(path: Path) -> None:
         conn.close()
     if problems:
         detail = "; ".join(" ".join(p.split()) for p in problems)[:300]
-        raise ProverError(f"{path} is damaged or truncated (SQLite integrity check: {detail}); it was left "
+        raise RunError(f"{path} is damaged or truncated (SQLite integrity check: {detail}); it was left "
                           "untouched: restore it from a copy, or start a new run in another --run directory")
 
 
@@ -275,7 +275,7 @@ def truncation(path: Path) -> str | None:
 
 
 def take_run_lock(directory: Path) -> int:
-    """An exclusive lock on the run (the open file descriptor of LOCK_NAME); ProverError when another process
+    """An exclusive lock on the run (the open file descriptor of LOCK_NAME); RunError when another process
     holds it. The kernel drops the lock when its holder dies, so a killed run never leaves a stale one."""
     path = directory / LOCK_NAME
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -284,7 +284,7 @@ def take_run_lock(directory: Path) -> int:
     except OSError:
         holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
         os.close(fd)
-        raise ProverError(f"{directory} is in use by another proofloop process (pid {holder}); wait for it to end "
+        raise RunError(f"{directory} is in use by another proofloop process (pid {holder}); wait for it to end "
                           "or stop it before resuming this run") from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from ledger.store import RunStore
 from prover.candidate import Candidate, best as best_candidate
-from prover.errors import ProverError
+from ledger.errors import RunError
 from report.grade_view import METRIC_ROWS, fmt as fmt_metric
 from report.markup import Renderer
 from verifier.batch import read_grades, summarize
@@ -295,7 +295,7 @@ def render_run(run_dir: str | Path, refresh: int | None = None, crumbs=()) -> tu
         elif kind == "prove":
             text = prove_page(store, renderer, live, crumbs)
         else:
-            raise ProverError(f"{run_dir}: a run of kind {kind!r}, which has no report")
+            raise RunError(f"{run_dir}: a run of kind {kind!r}, which has no report")
     finally:
         store.close()
     stats = renderer.stats.to_dict()

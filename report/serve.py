@@ -20,7 +20,6 @@ from pathlib import Path
 from ledger.errors import RunError
 from ledger.store import DB_NAME, RunStore
 from model.http_guard import Deadline, GuardedServerMixin, RequestRefused, allowed_hosts, check_host
-from prover.errors import ProverError
 from report.build import SCRIPT_HASH, page, render_run
 from report.markup import Renderer
 
@@ -81,7 +80,7 @@ class Runs:
                     row["tokens"] = sum(t["prompt"] + t["completion"] for t in stats["tokens"].values())
                 finally:
                     store.close()
-            except (RunError, ProverError) as e:
+            except RunError as e:
                 row["status"] = f"unreadable: {e}"
             rows.append(row)
         running = any(r["status"] == "running" for r in rows)
@@ -136,7 +135,7 @@ class Handler(BaseHTTPRequestHandler):
             m = RUN_PATH.match(path)
             if m and int(m.group(1)) < len(self.runs.dirs):
                 return self._send(200, self.runs.report(int(m.group(1))), head=head)
-        except (RunError, ProverError) as e:
+        except RunError as e:
             return self._send(500, f"<h1>cannot read this run</h1><p>{html.escape(str(e))}</p>", head=head)
         self._send(404, "<h1>404</h1><p>no such page; <a href=\"/\">the runs</a></p>", head=head)
 
@@ -162,10 +161,10 @@ def make_server(dirs: list[Path], host: str = "127.0.0.1", port: int = 0, refres
     """A server over the given run directories (each must hold a run); call serve_forever() on it. allow_hosts:
     Host names answered besides loopback and `host` ('*': any)."""
     if not dirs:
-        raise ProverError("give at least one run directory to serve")
+        raise RunError("give at least one run directory to serve")
     for d in dirs:
         if not (Path(d) / DB_NAME).is_file():
-            raise ProverError(f"{d} holds no run ({DB_NAME} not found); give directories made by prove or grade")
+            raise RunError(f"{d} holds no run ({DB_NAME} not found); give directories made by prove or grade")
     runs = Runs(list(dirs), refresh)
     handler = type("RunsHandler", (Handler,), {"runs": runs, "allowed": allowed_hosts(host, allow_hosts)})
     return RunsServer((host, port), handler)

@@ -17,15 +17,16 @@ from verifier.evidence import Evidence, exact_evidence
 from verifier.parse import apply_meta, parse_meta, parse_verification
 from verifier.prompts import Templates
 from verifier.proof import Proof
-from verifier.scores import last_score
+from verifier.scores import read_verdict
 from verifier.verification import Verification
 
 NONE_GIVEN = "(none given)"
 
 
 def verification_status(completion: Completion) -> str:
-    """A verification's (or a meta-verification's) status: readable when it ends with a score."""
-    return completion_status(completion, readable=last_score(completion.text) is not None)
+    """A verification's (or a meta-verification's) status: readable when the answer gives its own verdict."""
+    verdict = read_verdict(completion.text, "binary")
+    return completion_status(completion, readable=verdict.score is not None, unreadable=verdict.status)
 
 
 @dataclass(frozen=True)

@@ -222,7 +222,9 @@ def test_slow_loris_and_idle_connections_are_cut(short_limits):
 
 def test_connections_beyond_the_limit_get_503_and_threads_stay_bounded(tiny):
     with EngineServer(engine_of(tiny), port=0) as s:
-        s.max_connections, s.read_timeout = 4, 3.0
+        # a read timeout far above the test's own time, so the four served stay served while it looks (closing the
+        # sockets at the end frees them at once)
+        s.max_connections, s.read_timeout = 4, 60.0
         before = threading.active_count()
         held = [socket.create_connection(address(s), timeout=10) for _ in range(300)]
         time.sleep(0.5)
@@ -235,7 +237,9 @@ def test_connections_beyond_the_limit_get_503_and_threads_stay_bounded(tiny):
                 answers.append(sock.recv(200))
             except TimeoutError:
                 answers.append(None)  # one of the four served: silent until its read timeout
-        assert answers.count(None) == 4, [a for a in answers if a and not a.startswith(b"HTTP/1.1 503")][:3]
+        # a served one is silent, or already closed by its read timeout when the machine is slow: never a 503
+        served = [a for a in answers if not a]
+        assert len(served) == 4, [a for a in answers if a and not a.startswith(b"HTTP/1.1 503")][:3]
         assert all(a.startswith(b"HTTP/1.1 503") and b"limit of 4 connections" in a for a in answers if a)
         for sock in held:
             sock.close()

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 import cli
 from model.backends.backend import Completion, Request, Sampling
-from prover.errors import ProverError
+from ledger.errors import RunError
 from ledger.store import DB_NAME, RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,11 +135,11 @@ def test_a_row_that_is_not_json_is_one_error_not_a_traceback(good_run, tmp_path)
 
 HOLDER = textwrap.dedent("""
     import sys, time
-    from prover.errors import ProverError
+    from ledger.errors import RunError
     from ledger.store import RunStore
     try:
         store = RunStore.open(sys.argv[1], write=True)
-    except ProverError as e:
+    except RunError as e:
         print("refused", e, flush=True)
         sys.exit(2)
     print("holding", flush=True)
@@ -177,7 +177,7 @@ def test_a_killed_writer_leaves_no_stale_lock(good_run, tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(run), "60", "x"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "holding"
-    with pytest.raises(ProverError, match=f"pid {proc.pid}"):
+    with pytest.raises(RunError, match=f"pid {proc.pid}"):
         RunStore.open(run, write=True)
     reader = RunStore.open(run)  # reading (report, export, serve) does not need the lock
     assert reader.meta("status") == "done"
@@ -189,7 +189,7 @@ def test_a_killed_writer_leaves_no_stale_lock(good_run, tmp_path):
         try:
             RunStore.open(run, write=True).close()
             break
-        except ProverError:
+        except RunError:
             assert time.monotonic() < deadline
             time.sleep(0.1)
 

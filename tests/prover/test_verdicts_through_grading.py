@@ -2,7 +2,7 @@
 only the model is scripted."""
 from scripted import ScriptedBackend
 
-from model.backends.backend import Sampling
+from ledger.sampling import CallSampling
 from problems.problem import Problem
 from verifier.grading import grade_proof
 from verifier.prompts import Templates
@@ -32,7 +32,7 @@ def _respond(request):
 
 def test_a_verification_quoting_the_proofs_box_scores_its_own_verdict():
     verifications = grade_proof(ScriptedBackend(_respond), PROBLEM, PROOF, m=2, meta=True, templates=Templates(),
-                                sampling=Sampling())
+                                sampling=CallSampling())
     for v in verifications:
         assert (v.score, v.status, v.issues_status) == (0.0, "ok", "found")
         assert [(i.severity, i.step, i.anchor, i.confirmed) for i in v.issues] == [
@@ -41,6 +41,6 @@ def test_a_verification_quoting_the_proofs_box_scores_its_own_verdict():
 
 def test_a_points_answer_to_the_binary_rubric_is_a_mismatch_through_grading():
     verifications = grade_proof(ScriptedBackend(lambda r: "## Issues\nNone\n## Points\n\\boxed{6}"), PROBLEM, PROOF,
-                                m=1, meta=False, templates=Templates(), sampling=Sampling())
+                                m=1, meta=False, templates=Templates(), sampling=CallSampling())
     assert (verifications[0].score, verifications[0].status, verifications[0].issues_status) == \
         (None, "rubric_mismatch", "none_found")
