@@ -18,8 +18,8 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ledger.errors import RunError as ProverError  # the ledger's own error (kept under its old name here)
 from model.backends.backend import Completion, Request
@@ -64,19 +64,20 @@ class RunStore:
 
     # ---- opening ----
     @classmethod
-    def start(cls, directory: str | Path, config: dict, resume: bool) -> "RunStore":
+    def start(cls, directory: str | Path, config: dict, resume: bool) -> RunStore:
         """A new run in `directory`, or with `resume` the run already there (which must have the same config)."""
         return cls.open(directory, config, write=True) if resume else cls.create(directory, config)
 
     @classmethod
-    def create(cls, directory: str | Path, config: dict) -> "RunStore":
+    def create(cls, directory: str | Path, config: dict) -> RunStore:
         directory = Path(directory)
         if (directory / DB_NAME).exists():
             raise ProverError(f"{directory} already holds a run; pass --resume to continue it, or choose another --run")
         if directory.exists() and not directory.is_dir():
             raise ProverError(f"--run {directory}: exists and is not a directory; choose another path")
         if directory.is_dir() and any(directory.iterdir()):
-            raise ProverError(f"--run {directory}: the directory is not empty and holds no run; choose a new or empty one")
+            raise ProverError(f"--run {directory}: the directory is not empty and holds no run; "
+                              "choose a new or empty one")
         directory.mkdir(parents=True, exist_ok=True)
         run_lock = take_run_lock(directory)
         if (directory / DB_NAME).exists():  # another process created it between the check above and the lock
@@ -92,7 +93,7 @@ class RunStore:
         return store
 
     @classmethod
-    def open(cls, directory: str | Path, config: dict | None = None, write: bool = False) -> "RunStore":
+    def open(cls, directory: str | Path, config: dict | None = None, write: bool = False) -> RunStore:
         """Open an existing run; with `config`, refuse a run that was started with a different one. `write`
         (resume) takes the run's lock first: a run another process is writing is refused."""
         directory = Path(directory)

@@ -109,7 +109,7 @@ def _key(pid: str) -> str:
     return re.sub(r"\d+", lambda m: str(int(m.group())), pid.strip().lower())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(name: str) -> tuple[tuple[Problem, ...], dict[str, Problem]]:
     """(problems, alias key -> problem) of one set, read once per process."""
     spec = SETS[name]

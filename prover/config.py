@@ -17,7 +17,7 @@ class AcceptRule:
     f: int = 0
 
     @classmethod
-    def parse(cls, text: str) -> "AcceptRule":
+    def parse(cls, text: str) -> AcceptRule:
         text = text.strip().lower()
         if text == "all":
             return cls("all")

@@ -47,7 +47,7 @@ class GradingItem:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "GradingItem":
+    def from_dict(cls, d: dict) -> GradingItem:
         return cls(d["id"], Problem(**d["problem"]), d["proof"], d.get("human_points"), d.get("max_points") or 7)
 
 

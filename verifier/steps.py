@@ -117,7 +117,8 @@ def _blocks(text: str) -> list[_Block]:
             cur = _Block("math", offset + len(line) - len(line.lstrip()), offset + len(line.rstrip()))
             blocks.append(cur)
         state.feed(line)
-        if cur is not None and cur.kind == "math" and not state.inside and not _MATH_START.match(text[cur.start:cur.end]):
+        if (cur is not None and cur.kind == "math" and not state.inside
+                and not _MATH_START.match(text[cur.start:cur.end])):
             cur.kind = "para"
     return blocks
 

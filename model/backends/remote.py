@@ -187,7 +187,7 @@ class RemoteBackend:
 
     @classmethod
     def from_env(cls, endpoint: str | None = None, model: str | None = None, api_key: str | None = None,
-                 **options) -> "RemoteBackend":
+                 **options) -> RemoteBackend:
         """Arguments first, then PROOFLOOP_ENDPOINT / OPENAI_BASE_URL, PROOFLOOP_MODEL, PROOFLOOP_API_KEY /
         OPENAI_API_KEY. Without a model name the server is asked (`/v1/models`) and its first model is used."""
         env = os.environ

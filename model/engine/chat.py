@@ -88,7 +88,7 @@ class ChatFormat:
     kind: str  # "deepseek_v32" | "template"
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, model_type: str | None = None) -> "ChatFormat":
+    def from_checkpoint(cls, path: str | Path, model_type: str | None = None) -> ChatFormat:
         tok = Tokenizer.from_checkpoint(path)
         if model_type == "deepseek_v32" and not tok.chat_template:
             return cls(tok, "deepseek_v32")

@@ -13,8 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kernels.cpu import build
-from kernels.cpu import paged_attention as paged_attention_cpu
+from kernels.cpu import build, paged_attention as paged_attention_cpu
 from model.layers.cpu_linear import PackedLinear
 
 

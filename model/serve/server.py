@@ -176,7 +176,7 @@ def finish_reason(seq) -> str:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "EngineServer"
+    server: EngineServer
     timeout = READ_TIMEOUT  # every read of the socket (StreamRequestHandler applies it)
 
     def setup(self) -> None:
@@ -376,7 +376,7 @@ class EngineServer(GuardedServerMixin, ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}/v1"
 
-    def __enter__(self) -> "EngineServer":
+    def __enter__(self) -> EngineServer:
         self._thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)
         self._thread.start()
         return self
