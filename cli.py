@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.markup import escape
 
 from bench.cli import bench_commands
@@ -53,7 +53,7 @@ def user_errors(fn):
     return wrapper
 
 
-def print_json(obj) -> None:
+def print_json(obj: object) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
@@ -139,7 +139,9 @@ def problems_list(as_json: bool = typer.Option(False, "--json", help="Print the 
         print_json([asdict(s) for s in sets])
         return
     table = Table(title="Problem sets (show one with `proofloop problems show SET/ID`)")
-    for column, justify in (("name", "left"), ("count", "right"), ("source", "left"), ("license", "left")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (("name", "left"), ("count", "right"), ("source", "left"),
+                                                      ("license", "left"))
+    for column, justify in columns:
         table.add_column(column, justify=justify, overflow="fold")
     for s in sets:
         table.add_row(s.name, str(s.count), escape(s.source), s.license)
@@ -447,7 +449,8 @@ def serve(runs: list[Path] = typer.Argument(..., help="Run directories to browse
     from report.serve import make_server
 
     server = make_server(runs, host, port, refresh, tuple(allow_host))
-    console.print(f"serving {len(runs)} run(s) on http://{server.server_address[0]}:{server.server_address[1]}/ "
+    host_name, port_number = server.socket.getsockname()[:2]  # the bound address (port 0 picks one)
+    console.print(f"serving {len(runs)} run(s) on http://{host_name}:{port_number}/ "
                   "(Ctrl-C stops)", highlight=False)
     try:
         server.serve_forever()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import time
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +42,7 @@ def gemm_rows(batches: tuple[int, ...], layers: int, repeats: int) -> list[dict]
         packed = [torch.ops.mkldnn._reorder_linear_weight(w, 16) for w in weights]
         for batch in batches:
             x = torch.randn(batch, k)
-            row = {"op": name, "n": n, "k": k, "batch": batch, "weights": count}
+            row: dict[str, Any] = {"op": name, "n": n, "k": k, "batch": batch, "weights": count}
             # Each lambda is timed at once; the defaults bind this iteration's tensors explicitly.
             row["onednn_ms"] = _best_ms(lambda x=x, packed=packed: [
                 torch.ops.mkldnn._linear_pointwise(x, p, None, "none", [], "") for p in packed], repeats)

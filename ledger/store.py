@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ledger.errors import RunError as ProverError  # the ledger's own error (kept under its old name here)
 from model.backends.backend import Completion, Request
@@ -135,20 +136,20 @@ class RunStore:
             self._run_lock = None
 
     # ---- run metadata ----
-    def _put(self, key: str, value) -> None:
+    def _put(self, key: str, value: Any) -> None:  # value: anything json.dumps takes
         self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
-    def set_meta(self, key: str, value) -> None:
+    def set_meta(self, key: str, value: Any) -> None:
         with self._lock, self._conn:
             self._put(key, value)
 
-    def meta(self, key: str, default=None):
+    def meta(self, key: str, default: Any = None) -> Any:
         with self._lock, self._damage(f"meta {key!r}"):
             row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
             return json.loads(row[0]) if row else default
 
     @contextlib.contextmanager
-    def _damage(self, what: str):
+    def _damage(self, what: str) -> Iterator[None]:
         """A row that SQLite cannot decode or that is not the JSON written: a damaged store, one ProverError."""
         try:
             yield

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 
+from rich.console import Console, JustifyMethod
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -17,7 +18,7 @@ METRIC_ROWS = (
 )
 
 
-def fmt(value, kind: str = "num") -> str:
+def fmt(value: float | None, kind: str = "num") -> str:
     if value is None:
         return "-"
     if kind == "pct":
@@ -30,7 +31,7 @@ def fmt(value, kind: str = "num") -> str:
 class GradeProgress:
     """Feeds CallRunner events into a rich progress bar (gradings done of total, ETA)."""
 
-    def __init__(self, console):
+    def __init__(self, console: Console):
         self.progress = Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[note]}"), TimeElapsedColumn(), TextColumn("ETA"),
                                  TimeRemainingColumn(), console=console, transient=False)
@@ -72,8 +73,9 @@ def metrics_table(summary: dict) -> Table:
 
 def per_problem_table(summary: dict) -> Table:
     table = Table(title="Per problem")
-    for name, justify in (("problem", "left"), ("n", "right"), ("4-class acc", "right"), ("binary acc", "right"),
-                          ("MAE", "right"), ("bias", "right")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (("problem", "left"), ("n", "right"), ("4-class acc", "right"),
+                                                      ("binary acc", "right"), ("MAE", "right"), ("bias", "right"))
+    for name, justify in columns:
         table.add_column(name, justify=justify, overflow="fold")
     for pid, m in summary["per_problem"].items():
         table.add_row(escape(pid), str(m["n"]), fmt(m["exact_accuracy"], "pct"), fmt(m["binary_accuracy"], "pct"),
@@ -93,7 +95,7 @@ def items_table(summary: dict, limit: int = 40) -> Table:
     return table
 
 
-def print_summary(console, summary: dict) -> None:
+def print_summary(console: Console, summary: dict) -> None:
     if summary["n"] <= 40:
         console.print(items_table(summary))
     if summary["metrics"]:

@@ -16,6 +16,7 @@ import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from ledger.errors import RunError
 from ledger.store import DB_NAME, RunStore
@@ -65,8 +66,8 @@ class Runs:
     def index(self) -> str:
         rows = []
         for i, d in enumerate(self.dirs):
-            row = {"href": f"/run/{i}/", "name": d.name, "kind": "?", "subject": "", "status": "unreadable",
-                   "calls": 0, "tokens": 0}
+            row: dict[str, Any] = {"href": f"/run/{i}/", "name": d.name, "kind": "?", "subject": "",
+                                   "status": "unreadable", "calls": 0, "tokens": 0}
             try:
                 store = RunStore.open(d)
                 try:
@@ -122,7 +123,7 @@ class Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
 
-    def _get(self, head: bool):
+    def _get(self, head: bool) -> None:
         self.deadline.disarm()
         try:
             check_host(self.headers.get("Host"), self.allowed)
@@ -140,7 +141,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(500, f"<h1>cannot read this run</h1><p>{html.escape(str(e))}</p>", head=head)
         self._send(404, "<h1>404</h1><p>no such page; <a href=\"/\">the runs</a></p>", head=head)
 
-    def _send(self, status: int, body: str, extra: dict | None = None, head: bool = False):
+    def _send(self, status: int, body: str, extra: dict | None = None, head: bool = False) -> None:
         data = body.encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "text/html; charset=utf-8")

@@ -110,6 +110,7 @@ def _blocks(text: str) -> list[_Block]:
                 if kind in ("heading", "rule"):
                     cur = None
             else:
+                assert cur is not None  # kind stays None only when a block is open to continue
                 cur.end = tail
         elif stripped and cur is not None:
             cur.end = offset + len(line.rstrip())

@@ -54,7 +54,10 @@ OnResult = Callable[[int, Completion], None]
 
 
 class Backend(Protocol):
-    name: str
+    @property
+    def name(self) -> str:
+        """What the run records as the model, e.g. "local:NAME" (read-only: each backend derives its own)."""
+        ...
 
     def generate(self, requests: list[Request], on_result: OnResult | None = None) -> list[Completion]:
         """Run all requests; call on_result(index, completion) as each one finishes (from any thread)."""

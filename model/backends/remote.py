@@ -174,7 +174,9 @@ class RemoteBackend:
         self.base_url = normalise_endpoint(endpoint)
         parts = urlsplit(self.base_url)
         self._https = parts.scheme == "https"
-        self._host, self._port, self._path = parts.hostname, parts.port, parts.path
+        assert parts.hostname, "normalise_endpoint returns only URLs with a host"
+        self._host: str = parts.hostname
+        self._port, self._path = parts.port, parts.path
         self.model = model or None
         self._api_key = api_key or None
         if concurrency < 1:
@@ -488,6 +490,7 @@ class RemoteBackend:
 
     def _connect(self, read_timeout: float) -> http.client.HTTPConnection:
         """An open connection: connect_timeout to open it, then read_timeout for every wait on the server."""
+        conn: http.client.HTTPConnection
         if self._https:
             conn = http.client.HTTPSConnection(self._host, self._port, timeout=self.connect_timeout,
                                                context=ssl.create_default_context())
