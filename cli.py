@@ -9,7 +9,9 @@ import functools
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console, JustifyMethod
@@ -32,16 +34,19 @@ app.add_typer(model_app, name="model")
 console = Console()
 err_console = Console(stderr=True)
 
+P = ParamSpec("P")  # a command's parameters, kept by user_errors
+R = TypeVar("R")
+
 # Every package's own error class; anything else is a bug and keeps its traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (ProblemError, ModelError, VerifierError, ProverError, RunError,
                                               KernelError)
 
 
-def user_errors(fn):
+def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn a package error into one red line and exit code 2 (traceback with PROOFLOOP_DEBUG=1)."""
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    @functools.wraps(fn)  # typer reads the command's parameters through __wrapped__
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except USER_ERRORS as e:

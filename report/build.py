@@ -286,7 +286,7 @@ def grade_page(store: RunStore, renderer: Renderer, refresh: int | None = None, 
 # ---- entry points ----
 
 def run_kind(store: RunStore) -> str:
-    return (store.meta("config") or {}).get("kind", "prove")
+    return str((store.meta("config") or {}).get("kind", "prove"))  # a str in every config written
 
 
 def render_run(run_dir: str | Path, refresh: int | None = None, crumbs: Crumbs = ()) -> tuple[str, dict]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from types import TracebackType
 
 from rich.console import Console, JustifyMethod
 from rich.markup import escape
@@ -39,12 +40,13 @@ class GradeProgress:
         self.counts = {"ok": 0, "unparsed": 0, "truncated": 0, "error": 0}
         self._lock = threading.Lock()
 
-    def __enter__(self):
+    def __enter__(self) -> GradeProgress:
         self.progress.__enter__()
         return self
 
-    def __exit__(self, *exc):
-        return self.progress.__exit__(*exc)
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.progress.__exit__(exc_type, exc, tb)  # it returns None: an exception is never swallowed
 
     def _note(self) -> str:
         bad = [f"{v} {k}" for k, v in self.counts.items() if v and k != "ok"]

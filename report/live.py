@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
@@ -34,9 +35,10 @@ class SearchView:
         self._live.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:  # never swallows the exception (Live's __exit__ does not either)
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self._live.update(self._render())
-        self._live.__exit__(*exc)  # type: ignore[arg-type]  # passes on the (type, value, traceback) it was given
+        self._live.__exit__(exc_type, exc, tb)  # it returns None: an exception is never swallowed
         if not self.console.is_terminal:  # the last frame ends without a newline outside a terminal
             self.console.line()
 

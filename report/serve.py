@@ -96,27 +96,27 @@ class Handler(BaseHTTPRequestHandler):
     allowed: frozenset[str]  # Host names answered; set there too
     timeout = READ_TIMEOUT
 
-    def setup(self):
+    def setup(self) -> None:
         super().setup()
         self.deadline = Deadline(self.connection, REQUEST_DEADLINE)
 
-    def handle_one_request(self):
+    def handle_one_request(self) -> None:
         self.deadline.arm()
         try:
             super().handle_one_request()
         finally:
             self.deadline.disarm()
 
-    def log_message(self, format, *args):  # quiet; the terminal shows only the address
+    def log_message(self, format: str, *args: object) -> None:  # quiet; the terminal shows only the address
         pass
 
-    def do_HEAD(self):
+    def do_HEAD(self) -> None:
         self._get(head=True)
 
-    def do_GET(self):
+    def do_GET(self) -> None:
         self._get(head=False)
 
-    def _refuse(self):
+    def _refuse(self) -> None:
         self.deadline.disarm()
         self.close_connection = True  # a body, if any, is not read
         self._send(405, "<h1>405</h1><p>read-only server</p>", {"Allow": "GET, HEAD"})
