@@ -1,4 +1,4 @@
-# Two entry points that do all set-up on a fresh machine: `make demo` (the main job) and `make test`.
+# Entry points that do all set-up on a fresh machine: `make demo` (the main job), `make test` and `make lint`.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -23,4 +23,9 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest
 
-.PHONY: setup demo test
+# Both checkers at zero findings (their settings: pyproject.toml, [tool.ruff] and [tool.mypy]).
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+.PHONY: setup demo test lint

@@ -9,11 +9,12 @@ import functools
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Optional
+from typing import ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.markup import escape
 
 from bench.cli import bench_commands
@@ -33,28 +34,31 @@ app.add_typer(model_app, name="model")
 console = Console()
 err_console = Console(stderr=True)
 
+P = ParamSpec("P")  # a command's parameters, kept by user_errors
+R = TypeVar("R")
+
 # Every package's own error class; anything else is a bug and keeps its traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (ProblemError, ModelError, VerifierError, ProverError, RunError,
                                               KernelError)
 
 
-def user_errors(fn):
+def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn a package error into one red line and exit code 2 (traceback with PROOFLOOP_DEBUG=1)."""
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    @functools.wraps(fn)  # typer reads the command's parameters through __wrapped__
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except USER_ERRORS as e:
             if os.environ.get("PROOFLOOP_DEBUG"):
                 raise
             err_console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None  # the error is shown above; its traceback only with PROOFLOOP_DEBUG
 
     return wrapper
 
 
-def print_json(obj) -> None:
+def print_json(obj: object) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
@@ -69,12 +73,12 @@ app.add_typer(bench_commands(user_errors, print_json), name="bench")
 def model_serve(path: str = typer.Argument(..., help="A checkpoint directory, or 'demo' for the embedded demo model."),
                 host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
                 port: int = typer.Option(8000, "--port", help="Port to listen on (0: any free port)."),
-                dtype: Optional[str] = typer.Option(None, "--dtype", help="float32, bfloat16 or float16 (default: "
+                dtype: str | None = typer.Option(None, "--dtype", help="float32, bfloat16 or float16 (default: "
                                                     "the checkpoint's; float32 on CPU)."),
-                device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda if present)."),
+                device: str | None = typer.Option(None, "--device", help="cpu or cuda (default: cuda if present)."),
                 max_batch: int = typer.Option(16, "--max-batch", help="Most sequences decoded together."),
                 cache_gb: float = typer.Option(1.0, "--cache-gb", help="Memory for the paged cache, in GiB."),
-                name: Optional[str] = typer.Option(None, "--name", help="Model name served (default: the "
+                name: str | None = typer.Option(None, "--name", help="Model name served (default: the "
                                                    "checkpoint directory's name)."),
                 allow_host: list[str] = typer.Option([], "--allow-host", help="A Host name to answer besides "
                                                      "loopback and --host (repeatable; '*': any).")) -> None:
@@ -140,7 +144,9 @@ def problems_list(as_json: bool = typer.Option(False, "--json", help="Print the 
         print_json([asdict(s) for s in sets])
         return
     table = Table(title="Problem sets (show one with `proofloop problems show SET/ID`)")
-    for column, justify in (("name", "left"), ("count", "right"), ("source", "left"), ("license", "left")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (("name", "left"), ("count", "right"), ("source", "left"),
+                                                      ("license", "left"))
+    for column, justify in columns:
         table.add_column(column, justify=justify, overflow="fold")
     for s in sets:
         table.add_row(s.name, str(s.count), escape(s.source), s.license)
@@ -177,8 +183,10 @@ def problems_show(ref: str = typer.Argument(..., help="SET/ID (e.g. imo2025/1), 
 # Backend flags shared by the commands that call a model.
 EndpointOpt = typer.Option(None, "--endpoint", envvar="PROOFLOOP_ENDPOINT",
                            help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (vLLM, SGLang).")
-ModelOpt = typer.Option(None, "--model", envvar="PROOFLOOP_MODEL", help="Model name on the server (default: its first).")
-ApiKeyOpt = typer.Option(None, "--api-key", envvar="PROOFLOOP_API_KEY", help="API key for the server.", show_default=False)
+ModelOpt = typer.Option(None, "--model", envvar="PROOFLOOP_MODEL",
+                        help="Model name on the server (default: its first).")
+ApiKeyOpt = typer.Option(None, "--api-key", envvar="PROOFLOOP_API_KEY", help="API key for the server.",
+                         show_default=False)
 LocalOpt = typer.Option(None, "--local", help="A local checkpoint directory for the in-process engine.")
 PromptsOpt = typer.Option(None, "--prompts", help="Directory of prompt templates overriding the built-in ones.")
 TemperatureOpt = typer.Option(1.0, "--temperature", help="Sampling temperature of every model call.")
@@ -187,7 +195,7 @@ ConcurrencyOpt = typer.Option(8, "--concurrency", help="Requests in flight to a 
 TimeoutOpt = typer.Option(600.0, "--timeout", help="Seconds a server call may take before it is retried.")
 
 
-def run_directory(run: Optional[Path], resume: bool, name: str) -> Path:
+def run_directory(run: Path | None, resume: bool, name: str) -> Path:
     """--run, or with no --run a new directory runs/<time>-<name>; --resume needs the directory named."""
     import re
     import time
@@ -201,16 +209,18 @@ def run_directory(run: Optional[Path], resume: bool, name: str) -> Path:
 @app.command()
 @user_errors
 def prove(
-    problem: str = typer.Argument(..., help="SET/ID of a bundled problem (e.g. imo2025/1), a problem file, or FILE#ID."),
-    endpoint: Optional[str] = EndpointOpt,
-    model: Optional[str] = ModelOpt,
-    api_key: Optional[str] = ApiKeyOpt,
-    local: Optional[str] = LocalOpt,
+    problem: str = typer.Argument(...,
+                                  help="SET/ID of a bundled problem (e.g. imo2025/1), a problem file, or FILE#ID."),
+    endpoint: str | None = EndpointOpt,
+    model: str | None = ModelOpt,
+    api_key: str | None = ApiKeyOpt,
+    local: str | None = LocalOpt,
     candidates: int = typer.Option(4, "--candidates", "-n", help="Proofs drafted in the first round."),
     verifications: int = typer.Option(4, "--verifications", "-m", help="Verifications per proof."),
     rounds: int = typer.Option(3, "--rounds", "-r", help="Rounds: the first drafts, the others refine."),
     refine_top: int = typer.Option(2, "--refine-top", help="Best proofs refined each round."),
-    feedback: int = typer.Option(2, "--feedback", help="Verifications fed back per refined proof (one refinement each)."),
+    feedback: int = typer.Option(2, "--feedback",
+                                 help="Verifications fed back per refined proof (one refinement each)."),
     accept: str = typer.Option("all", "--accept", help="'all' (every verification passes) or 'consecutive:K[:F]'."),
     meta: bool = typer.Option(True, "--meta/--no-meta", help="Meta-verify issues; only confirmed ones are fed back."),
     exact: bool = typer.Option(True, "--exact/--no-exact",
@@ -218,13 +228,13 @@ def prove(
     temperature: float = TemperatureOpt,
     top_p: float = TopPOpt,
     max_tokens: int = typer.Option(8192, "--max-tokens", help="Most tokens per model answer."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Base seed; each call gets its own stable seed."),
-    token_budget: Optional[int] = typer.Option(None, "--token-budget", help="Stop after this many tokens in the run."),
-    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Stop after this many seconds."),
+    seed: int | None = typer.Option(None, "--seed", help="Base seed; each call gets its own stable seed."),
+    token_budget: int | None = typer.Option(None, "--token-budget", help="Stop after this many tokens in the run."),
+    time_budget: float | None = typer.Option(None, "--time-budget", help="Stop after this many seconds."),
     concurrency: int = ConcurrencyOpt,
     timeout: float = TimeoutOpt,
-    prompts: Optional[Path] = PromptsOpt,
-    run: Optional[Path] = typer.Option(None, "--run", help="Run directory (default: runs/<time>-<problem>)."),
+    prompts: Path | None = PromptsOpt,
+    run: Path | None = typer.Option(None, "--run", help="Run directory (default: runs/<time>-<problem>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --run; finished calls are not redone."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the live view."),
 ) -> None:
@@ -278,20 +288,20 @@ def prove(
 def verify(
     problem: str = typer.Argument(..., help="SET/ID of a bundled problem, a problem file, or FILE#ID."),
     proof_file: Path = typer.Argument(..., help="A text/Markdown file holding the proof to grade."),
-    endpoint: Optional[str] = EndpointOpt,
-    model: Optional[str] = ModelOpt,
-    api_key: Optional[str] = ApiKeyOpt,
-    local: Optional[str] = LocalOpt,
+    endpoint: str | None = EndpointOpt,
+    model: str | None = ModelOpt,
+    api_key: str | None = ApiKeyOpt,
+    local: str | None = LocalOpt,
     verifications: int = typer.Option(4, "--verifications", "-m", help="Verifications to run."),
     meta: bool = typer.Option(True, "--meta/--no-meta", help="Meta-verify the issues raised."),
     temperature: float = TemperatureOpt,
     max_tokens: int = typer.Option(8192, "--max-tokens"),
-    prompts: Optional[Path] = PromptsOpt,
+    prompts: Path | None = PromptsOpt,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     symbolic: bool = typer.Option(False, "--symbolic", help="Exact checks with sympy: each step's computations "
                                   "and the final answer. Needs no model when no --endpoint/--local is given."),
     lean: bool = typer.Option(False, "--lean", help="Compile the proof's ```lean block with your Lean toolchain."),
-    lean_project: Optional[Path] = typer.Option(None, "--lean-project", help="A Lake project (e.g. with Mathlib) "
+    lean_project: Path | None = typer.Option(None, "--lean-project", help="A Lake project (e.g. with Mathlib) "
                                                 "to run `lake env lean` in; implies --lean."),
 ) -> None:
     """Grade one given proof: score, and issues pinned to step numbers."""
@@ -334,7 +344,7 @@ def verify(
 @app.command()
 @user_errors
 def export(run: Path = typer.Argument(..., help="A run directory."),
-           output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write here instead of stdout.")) -> None:
+           output: Path | None = typer.Option(None, "-o", "--output", help="Write here instead of stdout.")) -> None:
     """Write every model call of a run as JSON lines (kind, key, request, completion, usage, status)."""
     from ledger.store import RunStore
 
@@ -356,23 +366,23 @@ def export(run: Path = typer.Argument(..., help="A run directory."),
 def grade(
     input: Path = typer.Argument(..., help="GradingBench CSV, DeepSeekMath-V2 outputs JSONL, IMO-ProofBench CSV "
                                            "(with --proofs), or JSONL of {problem, proof, human_points?, ...}."),
-    endpoint: Optional[str] = EndpointOpt,
-    model: Optional[str] = ModelOpt,
-    api_key: Optional[str] = ApiKeyOpt,
-    local: Optional[str] = LocalOpt,
+    endpoint: str | None = EndpointOpt,
+    model: str | None = ModelOpt,
+    api_key: str | None = ApiKeyOpt,
+    local: str | None = LocalOpt,
     verifications: int = typer.Option(4, "--verifications", "-m", help="Gradings per proof (mean / majority)."),
     rubric: str = typer.Option("auto", "--rubric", help="binary (0/0.5/1), points (0-7 with reference solution "
                                                         "and guidelines), or auto (points where the set has them)."),
-    proofs: Optional[Path] = typer.Option(None, "--proofs", help="JSONL of proofs for an IMO-ProofBench CSV."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Grade only the first N proofs."),
+    proofs: Path | None = typer.Option(None, "--proofs", help="JSONL of proofs for an IMO-ProofBench CSV."),
+    limit: int | None = typer.Option(None, "--limit", help="Grade only the first N proofs."),
     temperature: float = TemperatureOpt,
     top_p: float = TopPOpt,
     max_tokens: int = typer.Option(8192, "--max-tokens", help="Most tokens per grading."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Base seed; each grading gets its own stable seed."),
+    seed: int | None = typer.Option(None, "--seed", help="Base seed; each grading gets its own stable seed."),
     concurrency: int = ConcurrencyOpt,
     timeout: float = TimeoutOpt,
-    prompts: Optional[Path] = PromptsOpt,
-    run: Optional[Path] = typer.Option(None, "--run", help="Run directory (default: runs/<time>-grade-<input>)."),
+    prompts: Path | None = PromptsOpt,
+    run: Path | None = typer.Option(None, "--run", help="Run directory (default: runs/<time>-grade-<input>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --run; finished gradings are kept."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (n, metrics, items, calls, tokens)."),
 ) -> None:
@@ -416,7 +426,7 @@ def grade(
 @app.command()
 @user_errors
 def report(run: Path = typer.Argument(..., help="A run directory (from prove or grade)."),
-           output: Optional[Path] = typer.Option(None, "-o", "--output", help="HTML file (default: RUN/report.html)."),
+           output: Path | None = typer.Option(None, "-o", "--output", help="HTML file (default: RUN/report.html)."),
            as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON.")) -> None:
     """Write one self-contained HTML report of a run: opens offline from file://, math as MathML."""
     from report.build import render_run
@@ -444,7 +454,8 @@ def serve(runs: list[Path] = typer.Argument(..., help="Run directories to browse
     from report.serve import make_server
 
     server = make_server(runs, host, port, refresh, tuple(allow_host))
-    console.print(f"serving {len(runs)} run(s) on http://{server.server_address[0]}:{server.server_address[1]}/ "
+    host_name, port_number = server.socket.getsockname()[:2]  # the bound address (port 0 picks one)
+    console.print(f"serving {len(runs)} run(s) on http://{host_name}:{port_number}/ "
                   "(Ctrl-C stops)", highlight=False)
     try:
         server.serve_forever()

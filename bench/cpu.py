@@ -8,7 +8,9 @@
 """
 from __future__ import annotations
 
+import functools
 import time
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -40,16 +42,32 @@ def gemm_rows(batches: tuple[int, ...], layers: int, repeats: int) -> list[dict]
         packed = [torch.ops.mkldnn._reorder_linear_weight(w, 16) for w in weights]
         for batch in batches:
             x = torch.randn(batch, k)
-            row = {"op": name, "n": n, "k": k, "batch": batch, "weights": count}
-            row["onednn_ms"] = _best_ms(lambda: [torch.ops.mkldnn._linear_pointwise(x, p, None, "none", [], "")
-                                                 for p in packed], repeats)
-            row["f_linear_ms"] = _best_ms(lambda: [F.linear(x, w) for w in weights], repeats)
+            row: dict[str, Any] = {"op": name, "n": n, "k": k, "batch": batch, "weights": count}
+            # Each lambda is timed at once; the defaults bind this iteration's tensors explicitly.
+            row["onednn_ms"] = _best_ms(lambda x=x, packed=packed: [
+                torch.ops.mkldnn._linear_pointwise(x, p, None, "none", [], "") for p in packed], repeats)
+            row["f_linear_ms"] = _best_ms(lambda x=x, weights=weights: [F.linear(x, w) for w in weights], repeats)
             if kernel:
-                row["ours_ms"] = _best_ms(lambda: [kernel(x, p, n) for p in panels], repeats)
+                row["ours_ms"] = _best_ms(lambda x=x, n=n, panels=panels: [kernel(x, p, n) for p in panels], repeats)
                 row["vs_onednn"] = row["onednn_ms"] / row["ours_ms"]
                 row["gflops"] = 2 * batch * n * k * count / row["ours_ms"] / 1e6
             rows.append(row)
     return rows
+
+
+def _torch_paged_decode(pools, blocks, q, mask, scale, block_size):
+    """The engine's torch path: gather each row's blocks from every layer's pool, then SDPA."""
+    batch = blocks.shape[0]
+    for kpool, vpool in pools:
+        num_blocks, kv_heads, head_dim = kpool.shape[0] // block_size, kpool.shape[1], kpool.shape[2]
+        keys = kpool.view(num_blocks, block_size, kv_heads, head_dim).index_select(0, blocks.flatten())
+        values = vpool.view(num_blocks, block_size, kv_heads, head_dim).index_select(0, blocks.flatten())
+        keys, values = (t.view(batch, -1, kv_heads, head_dim).transpose(1, 2) for t in (keys, values))
+        F.scaled_dot_product_attention(q[:, :, None], keys, values, attn_mask=mask, scale=scale, enable_gqa=True)
+
+
+def _ours_paged_decode(kernel, pools, blocks, lens, q, scale, block_size):
+    return [kernel(q, k, v, blocks, lens, block_size, scale) for k, v in pools]
 
 
 def attention_rows(contexts: tuple[int, ...], batch: int, layers: int, repeats: int, heads: int = 9,
@@ -69,18 +87,14 @@ def attention_rows(contexts: tuple[int, ...], batch: int, layers: int, repeats: 
         scale = head_dim ** -0.5
         mask = (torch.arange(per_row * block_size) < context)[None, None, None]
 
-        def torch_path():
-            for kpool, vpool in pools:
-                keys = kpool.view(num_blocks, block_size, kv_heads, head_dim).index_select(0, blocks.flatten())
-                values = vpool.view(num_blocks, block_size, kv_heads, head_dim).index_select(0, blocks.flatten())
-                keys, values = (t.view(batch, -1, kv_heads, head_dim).transpose(1, 2) for t in (keys, values))
-                F.scaled_dot_product_attention(q[:, :, None], keys, values, attn_mask=mask, scale=scale,
-                                               enable_gqa=True)
-
+        # partial, not a closure: it holds this length's pools only while it is timed, so `pools = []` frees them
+        torch_path = functools.partial(_torch_paged_decode, pools, blocks, q, mask, scale, block_size)
         row = {"context": context, "batch": batch, "layers": layers, "torch_ms": _best_ms(torch_path, repeats)}
+        del torch_path
         if kernel:
-            row["ours_ms"] = _best_ms(lambda: [kernel(q, k, v, blocks, lens, block_size, scale) for k, v in pools],
-                                      repeats)
+            ours = functools.partial(_ours_paged_decode, kernel, pools, blocks, lens, q, scale, block_size)
+            row["ours_ms"] = _best_ms(ours, repeats)
+            del ours
             row["vs_torch"] = row["torch_ms"] / row["ours_ms"]
         rows.append(row)
         pools = []  # free this length's pools before the next is drawn

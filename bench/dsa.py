@@ -11,6 +11,7 @@ everything else is in `dtype`.
 """
 from __future__ import annotations
 
+import functools
 import time
 
 import torch
@@ -77,8 +78,9 @@ def run(contexts: list[int], heads: int = 128, topk: int = TOPK, repeats: int = 
         for length in contexts:
             latent, k_pe = rand(length, KV_LORA_RANK), rand(length, ROPE_DIM)
             k_idx = rand(length, INDEX_DIM).to(index_dtype)
-            dense = _time(lambda: dense_step(q_lat, q_pe, latent, k_pe, scale), repeats)
-            sparse = _time(lambda: sparse_step(q_lat, q_pe, latent, k_pe, q_idx, w_idx, k_idx, scale, topk),
+            # partials bind this length's tensors (no closure over the loop variables deleted below)
+            dense = _time(functools.partial(dense_step, q_lat, q_pe, latent, k_pe, scale), repeats)
+            sparse = _time(functools.partial(sparse_step, q_lat, q_pe, latent, k_pe, q_idx, w_idx, k_idx, scale, topk),
                            repeats)
             rows.append({"context": length, "dense_ms": dense * 1e3, "sparse_ms": sparse * 1e3,
                          "ratio": dense / sparse})

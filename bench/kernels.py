@@ -13,8 +13,8 @@ import importlib
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 import torch
 
@@ -180,10 +180,10 @@ def _cases(quick: bool, dev: str = "cuda", tiny: bool = False):
         case = Case("fp8_gemm", f"M={m} N={nn_} K={kk_} e4m3 128-blocks",
                     bytes=m * kk_ + nn_ * kk_ + m * nn_ * 2 + asc.numel() * 4 + bsc.numel() * 4,
                     flops=2 * m * nn_ * kk_, peak_kind="fp8")
-        best = [("bf16 matmul", lambda a=a: a @ wbf.t())]
+        best: list[tuple[str, Callable[..., torch.Tensor]]] = [("bf16 matmul", lambda a=a: a @ wbf.t())]
         if hasattr(torch, "_scaled_mm") and dev == "cuda":
             one = torch.ones((), device=dev)
-            best.append(("torch._scaled_mm per-tensor", lambda af=af: torch._scaled_mm(
+            best.append(("torch._scaled_mm per-tensor", lambda af=af, one=one: torch._scaled_mm(
                 af, bq.t(), scale_a=one, scale_b=one, out_dtype=bf)))
         yield (case, lambda af=af, asc=asc: g_mod.fp8_gemm_triton(af, asc, bq, bsc),
                lambda af=af, asc=asc: g_mod.fp8_gemm_ref(af, asc, bq, bsc), best, True)

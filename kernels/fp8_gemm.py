@@ -136,6 +136,7 @@ def fp8_gemm_triton(a_fp8: torch.Tensor, a_scale: torch.Tensor, b_fp8: torch.Ten
     if use_tma is None:
         use_tma = a_fp8.is_cuda and torch.cuda.get_device_capability(a_fp8.device)[0] >= 9
     use_tma = use_tma and _tma_ok(a_fp8) and _tma_ok(b_fp8)
+    args: tuple  # the kernel's arguments: tensor descriptors with TMA, pointers and strides without
     if use_tma:
         from triton.tools.tensor_descriptor import TensorDescriptor
 

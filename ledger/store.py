@@ -18,8 +18,9 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
 from ledger.errors import RunError
 from model.backends.backend import Completion, Request
@@ -64,19 +65,20 @@ class RunStore:
 
     # ---- opening ----
     @classmethod
-    def start(cls, directory: str | Path, config: dict, resume: bool) -> "RunStore":
+    def start(cls, directory: str | Path, config: dict, resume: bool) -> RunStore:
         """A new run in `directory`, or with `resume` the run already there (which must have the same config)."""
         return cls.open(directory, config, write=True) if resume else cls.create(directory, config)
 
     @classmethod
-    def create(cls, directory: str | Path, config: dict) -> "RunStore":
+    def create(cls, directory: str | Path, config: dict) -> RunStore:
         directory = Path(directory)
         if (directory / DB_NAME).exists():
             raise RunError(f"{directory} already holds a run; pass --resume to continue it, or choose another --run")
         if directory.exists() and not directory.is_dir():
             raise RunError(f"--run {directory}: exists and is not a directory; choose another path")
         if directory.is_dir() and any(directory.iterdir()):
-            raise RunError(f"--run {directory}: the directory is not empty and holds no run; choose a new or empty one")
+            raise RunError(f"--run {directory}: the directory is not empty and holds no run; "
+                           "choose a new or empty one")
         directory.mkdir(parents=True, exist_ok=True)
         run_lock = take_run_lock(directory)
         if (directory / DB_NAME).exists():  # another process created it between the check above and the lock
@@ -92,7 +94,7 @@ class RunStore:
         return store
 
     @classmethod
-    def open(cls, directory: str | Path, config: dict | None = None, write: bool = False) -> "RunStore":
+    def open(cls, directory: str | Path, config: dict | None = None, write: bool = False) -> RunStore:
         """Open an existing run; with `config`, refuse a run that was started with a different one. `write`
         (resume) takes the run's lock first: a run another process is writing is refused."""
         directory = Path(directory)
@@ -134,26 +136,26 @@ class RunStore:
             self._run_lock = None
 
     # ---- run metadata ----
-    def _put(self, key: str, value) -> None:
+    def _put(self, key: str, value: Any) -> None:  # value: anything json.dumps takes
         self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
-    def set_meta(self, key: str, value) -> None:
+    def set_meta(self, key: str, value: Any) -> None:
         with self._lock, self._conn:
             self._put(key, value)
 
-    def meta(self, key: str, default=None):
+    def meta(self, key: str, default: Any = None) -> Any:
         with self._lock, self._damage(f"meta {key!r}"):
             row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
             return json.loads(row[0]) if row else default
 
     @contextlib.contextmanager
-    def _damage(self, what: str):
+    def _damage(self, what: str) -> Iterator[None]:
         """A row that SQLite cannot decode or that is not the JSON written: a damaged store, one RunError."""
         try:
             yield
         except (sqlite3.DatabaseError, ValueError, KeyError, TypeError) as e:
             raise RunError(f"{self.directory / DB_NAME}: {what} cannot be read ({e}); the store is damaged: "
-                              "restore it from a copy, or start a new run in another --run directory") from None
+                           "restore it from a copy, or start a new run in another --run directory") from None
 
     # ---- calls ----
     def finished(self, key: str) -> tuple[Completion, str] | None:

@@ -155,7 +155,7 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
-    def from_hf(cls, hf: dict, source: str = "config.json") -> "ModelConfig":
+    def from_hf(cls, hf: dict, source: str = "config.json") -> ModelConfig:
         """Read a Hugging Face config dict; `source` names the file in error messages."""
         check_fields(hf, source)
         model_type = hf.get("model_type")
@@ -240,7 +240,7 @@ class ModelConfig:
         return cfg
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "ModelConfig":
+    def from_file(cls, path: str | Path) -> ModelConfig:
         path = Path(path)
         if path.is_dir():
             path = path / "config.json"

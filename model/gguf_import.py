@@ -138,7 +138,8 @@ def convert(gguf_path: str | Path, out_dir: str | Path | None = None) -> Path:
         "rope_theta": meta.get("llama.rope.freq_base", 10000.0),
         "max_position_embeddings": meta.get("llama.context_length", 2048),
         "tie_word_embeddings": tied, "dtype": "float32",
-        "bos_token_id": meta.get("tokenizer.ggml.bos_token_id"), "eos_token_id": meta.get("tokenizer.ggml.eos_token_id"),
+        "bos_token_id": meta.get("tokenizer.ggml.bos_token_id"),
+        "eos_token_id": meta.get("tokenizer.ggml.eos_token_id"),
         "source_gguf": gguf_path.name,
     }
 

@@ -53,7 +53,7 @@ def checkpoint_files(path: Path) -> dict[str, Path] | list[Path]:
 class _Shards:
     """Open safetensors files lazily, once each, turning their failures into ModelError."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.open: dict[Path, object] = {}
 
     def handle(self, file: Path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,7 +110,7 @@ def _key(pid: str) -> str:
     return re.sub(r"\d+", lambda m: str(int(m.group())), pid.strip().lower())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(name: str) -> tuple[tuple[Problem, ...], dict[str, Problem]]:
     """(problems, alias key -> problem) of one set, read once per process."""
     spec = SETS[name]
@@ -117,7 +118,8 @@ def _load(name: str) -> tuple[tuple[Problem, ...], dict[str, Problem]]:
     lean = {}
     if spec.lean_file:
         lean = {p.id: p.lean_statement for p in load_file(DATA / spec.lean_file) if p.lean_statement}
-    problems, aliases = [], {}
+    problems: list[Problem] = []
+    aliases: dict[str, Problem] = {}
     for row in rows:
         short = row.id[len(spec.id_prefix):]
         p = dataclasses.replace(row, id=f"{name}/{short}", max_points=spec.max_points,
@@ -151,6 +153,6 @@ def _one_from_file(path: Path, pid: str | None) -> Problem:
     return matches[0]
 
 
-def _some_ids(problems, n: int = 5) -> str:
+def _some_ids(problems: Iterable[Problem], n: int = 5) -> str:
     ids = [p.id for p in problems]
     return ", ".join(ids[:n]) + (f", ... ({len(ids)} in all)" if len(ids) > n else "")

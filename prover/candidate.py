@@ -50,7 +50,7 @@ class Candidate:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Candidate":
+    def from_dict(cls, d: dict) -> Candidate:
         proof = Proof(d["proof"], [Step(**s) for s in d.get("steps", [])])
         return cls(d["id"], d["problem_id"], d["round"], list(d["parent_ids"]), proof, d["self_score"], d["status"],
                    [Verification.from_dict(v) for v in d["verifications"]], d.get("accepted", False),

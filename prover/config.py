@@ -17,7 +17,7 @@ class AcceptRule:
     f: int = 0
 
     @classmethod
-    def parse(cls, text: str) -> "AcceptRule":
+    def parse(cls, text: str) -> AcceptRule:
         text = text.strip().lower()
         if text == "all":
             return cls("all")
@@ -59,7 +59,7 @@ class SearchConfig:
     token_budget: int | None = None  # prompt + completion tokens over the whole run
     time_budget: float | None = None  # seconds of this invocation
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("candidates", "verifications", "rounds", "refine_top", "feedback_per_proof", "max_tokens"):
             if getattr(self, name) < 1:
                 raise ProverError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")

@@ -9,10 +9,11 @@ from model.backends.backend import Completion
 from verifier.scores import last_score
 
 # Heading lines such as "## Solution", "**Solution:**", "Solution", "### Self-Evaluation".
-SOLUTION = re.compile(r"^[ \t]*(?:#{1,6}[ \t]*|\*\*|__)?[ \t]*(?:detailed[ \t]+)?(?:solution|proof)[ \t]*:?[ \t]*(?:\*\*|__)?[ \t]*:?[ \t]*$",
+_HEADING_OPEN = r"^[ \t]*(?:#{1,6}[ \t]*|\*\*|__)?[ \t]*"  # optional "##" / "**" / "__" before the word
+_HEADING_CLOSE = r"[ \t]*:?[ \t]*(?:\*\*|__)?[ \t]*:?[ \t]*$"  # optional ":" and closing "**" / "__" after it
+SOLUTION = re.compile(_HEADING_OPEN + r"(?:detailed[ \t]+)?(?:solution|proof)" + _HEADING_CLOSE,
                       re.IGNORECASE | re.MULTILINE)
-SELF_EVAL = re.compile(r"^[ \t]*(?:#{1,6}[ \t]*|\*\*|__)?[ \t]*self[ \t\-_]*evaluation[ \t]*:?[ \t]*(?:\*\*|__)?[ \t]*:?[ \t]*$",
-                       re.IGNORECASE | re.MULTILINE)
+SELF_EVAL = re.compile(_HEADING_OPEN + r"self[ \t\-_]*evaluation" + _HEADING_CLOSE, re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass

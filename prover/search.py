@@ -153,7 +153,8 @@ class Search:
     def _refine_calls(self, round_: int, pool: list[Candidate]) -> tuple[list[Call], list[list[str]]]:
         """One refinement per (top proof, feedback) pair: the best proofs so far, each with its most critical
         verifications (lowest scores first; only issues the meta-verifier confirmed when it is on)."""
-        calls, parents = [], []
+        calls: list[Call] = []
+        parents: list[list[str]] = []
         for parent in ranked(pool)[: self.config.refine_top]:
             for feedback in feedback_for(parent, self.config.feedback_per_proof, self.config.meta):
                 i = len(calls)

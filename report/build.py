@@ -7,7 +7,9 @@ import base64
 import hashlib
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
@@ -31,6 +33,8 @@ SCRIPT = ("(function(){var d=document.documentElement;window.addEventListener('e
           "performance.now())))});})();")
 SCRIPT_HASH = "sha256-" + base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
 
+Crumbs = Sequence[tuple[str, str]]  # the breadcrumb trail: (href, label) pairs
+
 
 def _env() -> Environment:
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True, undefined=StrictUndefined,
@@ -48,7 +52,7 @@ def env() -> Environment:
     return _ENV
 
 
-def fmt(x) -> str:
+def fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:g}"
 
 
@@ -56,7 +60,8 @@ def anchor(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "x"
 
 
-def page(template: str, renderer: Renderer, title: str, refresh: int | None = None, crumbs=(), **values) -> str:
+def page(template: str, renderer: Renderer, title: str, refresh: int | None = None, crumbs: Crumbs = (),
+         **values: Any) -> str:
     css = (HERE / "static" / "report.css").read_text(encoding="utf-8")
     return env().get_template(template).render(
         title=title, css=Markup(css), script=Markup(SCRIPT), script_hash=SCRIPT_HASH, refresh=refresh,
@@ -101,7 +106,8 @@ def pinned(steps: list[dict], numbered_issues: list[tuple[int, Issue]], by_label
     return rendered, loose
 
 
-def distribution(scores: list[float | None], labels=(0.0, 0.5, 1.0)) -> list[tuple[str, int, float]]:
+def distribution(scores: list[float | None],
+                 labels: tuple[float, ...] = (0.0, 0.5, 1.0)) -> list[tuple[str, int, float]]:
     counts = {x: 0 for x in labels}
     unparsed = 0
     for s in scores:
@@ -147,7 +153,8 @@ def step_checks(evidence: dict | None) -> dict[int, list[dict]]:
             if c.get("verdict") not in ("confirmed", "refuted"):
                 continue
             cl = c.get("claim") or {}
-            rel = RELATIONS.get(cl.get("relation"), cl.get("relation", "?"))
+            relation = cl.get("relation", "?")
+            rel = RELATIONS.get(relation, relation)
             text = f"{cl.get('lhs', '').strip()} {rel} {cl.get('rhs', '').strip()}"
             if cl.get("modulus"):
                 text += f" (mod {cl['modulus']})"
@@ -186,7 +193,7 @@ def run_checks(evidence: dict | None) -> list[dict]:
 
 # ---- prove runs ----
 
-def prove_page(store: RunStore, renderer: Renderer, refresh=None, crumbs=()) -> str:
+def prove_page(store: RunStore, renderer: Renderer, refresh: int | None = None, crumbs: Crumbs = ()) -> str:
     config = store.meta("config") or {}
     problem = config.get("problem") or {}
     result = store.meta("result") or {}
@@ -234,7 +241,7 @@ def prove_page(store: RunStore, renderer: Renderer, refresh=None, crumbs=()) -> 
 
 # ---- grade runs ----
 
-def grade_page(store: RunStore, renderer: Renderer, refresh=None, crumbs=()) -> str:
+def grade_page(store: RunStore, renderer: Renderer, refresh: int | None = None, crumbs: Crumbs = ()) -> str:
     config, grades = read_grades(store)
     calls = list(store.calls())
     summary = summarize(grades, store.call_stats(), str(store.directory))
@@ -279,10 +286,10 @@ def grade_page(store: RunStore, renderer: Renderer, refresh=None, crumbs=()) -> 
 # ---- entry points ----
 
 def run_kind(store: RunStore) -> str:
-    return (store.meta("config") or {}).get("kind", "prove")
+    return str((store.meta("config") or {}).get("kind", "prove"))  # a str in every config written
 
 
-def render_run(run_dir: str | Path, refresh: int | None = None, crumbs=()) -> tuple[str, dict]:
+def render_run(run_dir: str | Path, refresh: int | None = None, crumbs: Crumbs = ()) -> tuple[str, dict]:
     """(HTML of the run's report, figures about the rendering: formulas, unconverted, seconds)."""
     started = time.perf_counter()
     store = RunStore.open(run_dir)

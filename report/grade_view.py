@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import threading
+from types import TracebackType
 
+from rich.console import Console, JustifyMethod
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -17,7 +19,7 @@ METRIC_ROWS = (
 )
 
 
-def fmt(value, kind: str = "num") -> str:
+def fmt(value: float | None, kind: str = "num") -> str:
     if value is None:
         return "-"
     if kind == "pct":
@@ -30,7 +32,7 @@ def fmt(value, kind: str = "num") -> str:
 class GradeProgress:
     """Feeds CallRunner events into a rich progress bar (gradings done of total, ETA)."""
 
-    def __init__(self, console):
+    def __init__(self, console: Console):
         self.progress = Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[note]}"), TimeElapsedColumn(), TextColumn("ETA"),
                                  TimeRemainingColumn(), console=console, transient=False)
@@ -38,12 +40,13 @@ class GradeProgress:
         self.counts = {"ok": 0, "unparsed": 0, "truncated": 0, "error": 0}
         self._lock = threading.Lock()
 
-    def __enter__(self):
+    def __enter__(self) -> GradeProgress:
         self.progress.__enter__()
         return self
 
-    def __exit__(self, *exc):
-        return self.progress.__exit__(*exc)
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.progress.__exit__(exc_type, exc, tb)  # it returns None: an exception is never swallowed
 
     def _note(self) -> str:
         bad = [f"{v} {k}" for k, v in self.counts.items() if v and k != "ok"]
@@ -72,8 +75,9 @@ def metrics_table(summary: dict) -> Table:
 
 def per_problem_table(summary: dict) -> Table:
     table = Table(title="Per problem")
-    for name, justify in (("problem", "left"), ("n", "right"), ("4-class acc", "right"), ("binary acc", "right"),
-                          ("MAE", "right"), ("bias", "right")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (("problem", "left"), ("n", "right"), ("4-class acc", "right"),
+                                                      ("binary acc", "right"), ("MAE", "right"), ("bias", "right"))
+    for name, justify in columns:
         table.add_column(name, justify=justify, overflow="fold")
     for pid, m in summary["per_problem"].items():
         table.add_row(escape(pid), str(m["n"]), fmt(m["exact_accuracy"], "pct"), fmt(m["binary_accuracy"], "pct"),
@@ -93,7 +97,7 @@ def items_table(summary: dict, limit: int = 40) -> Table:
     return table
 
 
-def print_summary(console, summary: dict) -> None:
+def print_summary(console: Console, summary: dict) -> None:
     if summary["n"] <= 40:
         console.print(items_table(summary))
     if summary["metrics"]:

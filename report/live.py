@@ -3,11 +3,16 @@ from __future__ import annotations
 
 import threading
 import time
+from types import TracebackType
+from typing import TYPE_CHECKING
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:  # only for the annotation: the view reads candidates the search hands it
+    from prover.candidate import Candidate
 
 
 def _score(x: float | None) -> str:
@@ -15,27 +20,27 @@ def _score(x: float | None) -> str:
 
 
 class SearchView:
-    def __init__(self, console, problem_id: str):
+    def __init__(self, console: Console, problem_id: str):
         self.console = console
         self.problem_id = problem_id
         self.stage = "starting"
         self.done = self.total = self.tokens = self.reused = 0
         self.errors = 0
-        self.candidates: dict[str, object] = {}
+        self.candidates: dict[str, Candidate] = {}
         self.started = time.monotonic()
         self._lock = threading.Lock()
         self._live = Live(self._render(), console=console, refresh_per_second=4, transient=False)
 
-    def __enter__(self):
+    def __enter__(self) -> SearchView:
         self._live.__enter__()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self._live.update(self._render())
-        out = self._live.__exit__(*exc)
+        self._live.__exit__(exc_type, exc, tb)  # it returns None: an exception is never swallowed
         if not self.console.is_terminal:  # the last frame ends without a newline outside a terminal
             self.console.line()
-        return out
 
     def event(self, e: dict) -> None:
         with self._lock:
@@ -52,7 +57,7 @@ class SearchView:
                 self.candidates[e["candidate"].id] = e["candidate"]
             self._live.update(self._render())
 
-    def _render(self):
+    def _render(self) -> Group:
         head = Text.assemble(("proving ", "bold"), (self.problem_id, "bold cyan"),
                              f"  stage: {self.stage}  calls: {self.done}/{self.total}  tokens: {self.tokens}"
                              f"  errors: {self.errors}  resumed calls: {self.reused}"

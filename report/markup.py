@@ -156,7 +156,7 @@ def _markdown() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.enable("table").enable("strikethrough")
     md.disable("image")  # no remote fetches from a report; an image in a proof shows as its Markdown text
-    md.validateLink = _valid_link
+    md.validateLink = _valid_link  # type: ignore[method-assign]  # markdown-it-py's hook: replace it per instance
     return md
 
 

@@ -16,6 +16,7 @@ import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from ledger.errors import RunError
 from ledger.store import DB_NAME, RunStore
@@ -64,8 +65,8 @@ class Runs:
     def index(self) -> str:
         rows = []
         for i, d in enumerate(self.dirs):
-            row = {"href": f"/run/{i}/", "name": d.name, "kind": "?", "subject": "", "status": "unreadable",
-                   "calls": 0, "tokens": 0}
+            row: dict[str, Any] = {"href": f"/run/{i}/", "name": d.name, "kind": "?", "subject": "",
+                                   "status": "unreadable", "calls": 0, "tokens": 0}
             try:
                 store = RunStore.open(d)
                 try:
@@ -94,34 +95,34 @@ class Handler(BaseHTTPRequestHandler):
     allowed: frozenset[str]  # Host names answered; set there too
     timeout = READ_TIMEOUT
 
-    def setup(self):
+    def setup(self) -> None:
         super().setup()
         self.deadline = Deadline(self.connection, REQUEST_DEADLINE)
 
-    def handle_one_request(self):
+    def handle_one_request(self) -> None:
         self.deadline.arm()
         try:
             super().handle_one_request()
         finally:
             self.deadline.disarm()
 
-    def log_message(self, format, *args):  # quiet; the terminal shows only the address
+    def log_message(self, format: str, *args: object) -> None:  # quiet; the terminal shows only the address
         pass
 
-    def do_HEAD(self):
+    def do_HEAD(self) -> None:
         self._get(head=True)
 
-    def do_GET(self):
+    def do_GET(self) -> None:
         self._get(head=False)
 
-    def _refuse(self):
+    def _refuse(self) -> None:
         self.deadline.disarm()
         self.close_connection = True  # a body, if any, is not read
         self._send(405, "<h1>405</h1><p>read-only server</p>", {"Allow": "GET, HEAD"})
 
     do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
 
-    def _get(self, head: bool):
+    def _get(self, head: bool) -> None:
         self.deadline.disarm()
         try:
             check_host(self.headers.get("Host"), self.allowed)
@@ -139,7 +140,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(500, f"<h1>cannot read this run</h1><p>{html.escape(str(e))}</p>", head=head)
         self._send(404, "<h1>404</h1><p>no such page; <a href=\"/\">the runs</a></p>", head=head)
 
-    def _send(self, status: int, body: str, extra: dict | None = None, head: bool = False):
+    def _send(self, status: int, body: str, extra: dict | None = None, head: bool = False) -> None:
         data = body.encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "text/html; charset=utf-8")

@@ -9,9 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from openai_server import request_key
+
 from model.backends.backend import Request, Sampling
 from model.backends.remote import RemoteBackend
-from openai_server import request_key
 
 TESTS = Path(__file__).resolve().parent
 

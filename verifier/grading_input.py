@@ -18,6 +18,7 @@ import io
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from problems.loader import contest_max_points, contest_source
 from problems.problem import Problem
@@ -47,7 +48,7 @@ class GradingItem:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "GradingItem":
+    def from_dict(cls, d: dict) -> GradingItem:
         return cls(d["id"], Problem(**d["problem"]), d["proof"], d.get("human_points"), d.get("max_points") or 7)
 
 
@@ -129,7 +130,7 @@ def _json_records(text: str, path: Path) -> list[tuple[str, dict]]:
 
 # ---- formats ----
 
-def _points(value, where: str, field: str) -> float | None:
+def _points(value: Any, where: str, field: str) -> float | None:  # value: a JSON value or CSV cell
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, str) and value.strip().lower() in CLASS_POINTS:
@@ -238,7 +239,7 @@ def _record_item(r: dict, where: str, n: int) -> GradingItem:
     return GradingItem(str(r.get("id") or pid), problem, proof, human, max_points)
 
 
-def _opt(value) -> str | None:
+def _opt(value: object) -> str | None:
     if value is None:
         return None
     value = str(value).strip()

@@ -28,6 +28,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -277,7 +278,7 @@ def sandbox_env(tmp: str) -> dict[str, str]:
     return env
 
 
-def _limits(cpu_seconds: int, memory_mb: int):
+def _limits(cpu_seconds: int, memory_mb: int) -> Callable[[], None]:
     def apply() -> None:  # runs in the child between fork and exec
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
         if memory_mb > 0:
@@ -540,7 +541,7 @@ def check_with_dojo(repo_url: str, commit: str, file_path: str, theorem: str, ta
         if why:
             return LeanResult("refused", f"refused before running: {why}")
     try:
-        from lean_dojo import Dojo, LeanGitRepo, ProofFinished, Theorem  # type: ignore
+        from lean_dojo import Dojo, LeanGitRepo, ProofFinished, Theorem
     except Exception as exc:  # not installed, or a broken install
         return LeanResult("unavailable", f"lean-dojo is not available: {exc}")
     t0 = time.monotonic()

@@ -178,12 +178,12 @@ class _Lexer:
                 end = self.string(i, interp)
                 self.emit("str", i, end)
                 i = end
-            elif c == "r" and (end := self.raw_string(i)) is not None:
-                self.emit("str", i, end)
-                i = end
-            elif c == "'" and (end := self.char(i)) is not None:
-                self.emit("char", i, end)
-                i = end
+            elif c == "r" and (raw_end := self.raw_string(i)) is not None:
+                self.emit("str", i, raw_end)
+                i = raw_end
+            elif c == "'" and (char_end := self.char(i)) is not None:
+                self.emit("char", i, char_end)
+                i = char_end
             elif id_first(c) or c == "«":
                 end = self.ident(i)
                 self.emit("ident", i, end)

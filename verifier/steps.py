@@ -110,6 +110,7 @@ def _blocks(text: str) -> list[_Block]:
                 if kind in ("heading", "rule"):
                     cur = None
             else:
+                assert cur is not None  # kind stays None only when a block is open to continue
                 cur.end = tail
         elif stripped and cur is not None:
             cur.end = offset + len(line.rstrip())
@@ -117,7 +118,8 @@ def _blocks(text: str) -> list[_Block]:
             cur = _Block("math", offset + len(line) - len(line.lstrip()), offset + len(line.rstrip()))
             blocks.append(cur)
         state.feed(line)
-        if cur is not None and cur.kind == "math" and not state.inside and not _MATH_START.match(text[cur.start:cur.end]):
+        if (cur is not None and cur.kind == "math" and not state.inside
+                and not _MATH_START.match(text[cur.start:cur.end])):
             cur.kind = "para"
     return blocks
 

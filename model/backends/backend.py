@@ -7,8 +7,9 @@ caller can record it and go on.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Completion:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Completion":
+    def from_dict(cls, d: dict) -> Completion:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
@@ -53,7 +54,10 @@ OnResult = Callable[[int, Completion], None]
 
 
 class Backend(Protocol):
-    name: str
+    @property
+    def name(self) -> str:
+        """What the run records as the model, e.g. "local:NAME" (read-only: each backend derives its own)."""
+        ...
 
     def generate(self, requests: list[Request], on_result: OnResult | None = None) -> list[Completion]:
         """Run all requests; call on_result(index, completion) as each one finishes (from any thread)."""

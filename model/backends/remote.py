@@ -174,7 +174,9 @@ class RemoteBackend:
         self.base_url = normalise_endpoint(endpoint)
         parts = urlsplit(self.base_url)
         self._https = parts.scheme == "https"
-        self._host, self._port, self._path = parts.hostname, parts.port, parts.path
+        assert parts.hostname, "normalise_endpoint returns only URLs with a host"
+        self._host: str = parts.hostname
+        self._port, self._path = parts.port, parts.path
         self.model = model or None
         self._api_key = api_key or None
         if concurrency < 1:
@@ -187,7 +189,7 @@ class RemoteBackend:
 
     @classmethod
     def from_env(cls, endpoint: str | None = None, model: str | None = None, api_key: str | None = None,
-                 **options) -> "RemoteBackend":
+                 **options) -> RemoteBackend:
         """Arguments first, then PROOFLOOP_ENDPOINT / OPENAI_BASE_URL, PROOFLOOP_MODEL, PROOFLOOP_API_KEY /
         OPENAI_API_KEY. Without a model name the server is asked (`/v1/models`) and its first model is used."""
         env = os.environ
@@ -488,6 +490,7 @@ class RemoteBackend:
 
     def _connect(self, read_timeout: float) -> http.client.HTTPConnection:
         """An open connection: connect_timeout to open it, then read_timeout for every wait on the server."""
+        conn: http.client.HTTPConnection
         if self._https:
             conn = http.client.HTTPSConnection(self._host, self._port, timeout=self.connect_timeout,
                                                context=ssl.create_default_context())

@@ -88,7 +88,7 @@ class ChatFormat:
     kind: str  # "deepseek_v32" | "template"
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, model_type: str | None = None) -> "ChatFormat":
+    def from_checkpoint(cls, path: str | Path, model_type: str | None = None) -> ChatFormat:
         tok = Tokenizer.from_checkpoint(path)
         if model_type == "deepseek_v32" and not tok.chat_template:
             return cls(tok, "deepseek_v32")
@@ -99,7 +99,9 @@ class ChatFormat:
     def prompt(self, messages: list[dict], thinking: bool = True) -> str:
         if self.kind == "deepseek_v32":
             return encode_deepseek_v32(messages, thinking=thinking)
-        return render_template(self.tokenizer.chat_template, messages, add_generation_prompt=True,
+        template = self.tokenizer.chat_template
+        assert template is not None, "from_checkpoint makes a template format only from a tokenizer with one"
+        return render_template(template, messages, add_generation_prompt=True,
                                bos_token=self.tokenizer.bos_token or "", eos_token=self.tokenizer.eos_token or "",
                                enable_thinking=thinking)
 

@@ -12,6 +12,7 @@ request its own outcome: one that cannot be added ends at once as an Output with
 """
 from __future__ import annotations
 
+import collections.abc
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +31,9 @@ from model.errors import ModelError
 from model.loader import load
 
 HALF = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+# Token ids or text, one per request (not `Sequence`: that name is the engine's running request).
+Prompts = collections.abc.Sequence[list[int] | str]
 
 
 @dataclass
@@ -72,8 +76,8 @@ def eos_ids(path: Path, codec: Tokenizer | None) -> set[int]:
     try:
         eos = json.loads((path / "tokenizer_config.json").read_text()).get("eos_token")
         eos = eos.get("content") if isinstance(eos, dict) else eos
-        if codec is not None and isinstance(eos, str) and codec.token_id(eos) is not None:
-            ids.add(codec.token_id(eos))
+        if codec is not None and isinstance(eos, str) and (eos_id := codec.token_id(eos)) is not None:
+            ids.add(eos_id)
     except (OSError, ValueError):
         pass
     for name in ("generation_config.json", "config.json"):
@@ -163,7 +167,7 @@ class Engine:
         """Run one scheduled batch: (sequence, new text, new tokens) for each sequence that produced a token or
         finished."""
         prefill, decode, stuck = self.scheduler.schedule()
-        events = []
+        events: list[tuple[Sequence, str, list[int]]] = []
         for seq in stuck:
             seq.finish_reason = "length"
             self.scheduler.finish(seq)
@@ -246,7 +250,7 @@ class Engine:
 
     # --- whole batches ---
 
-    def stream(self, prompts: list[list[int]] | list[str], sampling: SamplingParams | list[SamplingParams],
+    def stream(self, prompts: Prompts, sampling: SamplingParams | list[SamplingParams],
                errors: str = "raise") -> Iterator[StreamEvent]:
         """Events as tokens arrive, for all prompts together; each request's last event carries its Output.
 
@@ -259,9 +263,9 @@ class Engine:
         if len(params) != len(prompts):
             raise ModelError(f"{len(prompts)} prompts but {len(params)} sampling settings")
         if errors == "raise":
-            for i, p in enumerate(params):
+            for i, sp in enumerate(params):
                 try:
-                    p.check()
+                    sp.check()
                 except ModelError as e:
                     raise ModelError(f"request {i}: {e}") from None
         seqs: list[Sequence] = []
@@ -285,7 +289,7 @@ class Engine:
             for seq in seqs:
                 self.abort(seq)
 
-    def generate(self, prompts: list[list[int]] | list[str],
+    def generate(self, prompts: Prompts,
                  sampling: SamplingParams | list[SamplingParams] | None = None) -> list[Output]:
         outs: list[Output | None] = [None] * len(prompts)
         for event in self.stream(prompts, sampling or SamplingParams()):

@@ -21,7 +21,7 @@ from model.errors import ModelError
 def entry_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     if cfg.attention_kind == "gqa":
         return {"k": (cfg.num_key_value_heads, cfg.head_dim), "v": (cfg.num_key_value_heads, cfg.head_dim)}
-    shapes = {"latent": (cfg.kv_lora_rank,), "k_pe": (cfg.qk_rope_head_dim,)}
+    shapes: dict[str, tuple[int, ...]] = {"latent": (cfg.kv_lora_rank,), "k_pe": (cfg.qk_rope_head_dim,)}
     if cfg.index_topk:
         shapes["index_k"] = (cfg.index_head_dim,)
     return shapes
@@ -72,6 +72,7 @@ class PagedCache:
 
     def write(self, layer: int, **entries: torch.Tensor) -> None:
         """Store the new tokens' entries at their planned slots (what `update` does before it gathers)."""
+        assert self.write_slots is not None, "plan() the step first"
         for name, value in entries.items():
             pool = self.pools[layer][name]
             shape = pool.shape[2:]
@@ -80,6 +81,7 @@ class PagedCache:
 
     def update(self, layer: int, positions: torch.Tensor, **entries: torch.Tensor) -> dict[str, torch.Tensor]:
         self.write(layer, **entries)
+        assert self.read_blocks is not None  # planned with write_slots
         b = self.batch
         n = self.read_blocks.shape[0] // b
         out = {}
@@ -91,6 +93,7 @@ class PagedCache:
 
     def _buffer(self, name: str, pool: torch.Tensor) -> torch.Tensor:
         """A [len(read_blocks), block_size, ...] view of the reusable gather buffer for `name`, grown as needed."""
+        assert self.read_blocks is not None, "plan() the step first"
         shape = (self.read_blocks.shape[0], *pool.shape[1:])
         numel = int(torch.Size(shape).numel())
         buf = self.gathered.get(name)

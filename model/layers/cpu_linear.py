@@ -9,6 +9,8 @@ absorbed attention reads kv_b_proj.weight).
 """
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
+
 import torch
 from torch import nn
 
@@ -42,7 +44,7 @@ class PackedLinear(nn.Module):
         return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
 
 
-def pack_linears(model: nn.Module, batch_hint: int = 16, skip: set[int] = frozenset()) -> int:
+def pack_linears(model: nn.Module, batch_hint: int = 16, skip: AbstractSet[int] = frozenset()) -> int:
     """Replace every float32 CPU nn.Linear of the model in place, except those whose id() is in `skip` (layers no
     longer called); returns how many were packed (0 if unsupported)."""
     if not available():

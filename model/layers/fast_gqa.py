@@ -13,12 +13,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kernels.cpu import build
-from kernels.cpu import paged_attention as paged_attention_cpu
+from kernels.cpu import build, paged_attention as paged_attention_cpu
 from model.layers.cpu_linear import PackedLinear
 
 
-def _fused(linears: list[nn.Linear], batch_hint: int, pack: bool) -> nn.Linear:
+def _fused(linears: list[nn.Linear], batch_hint: int, pack: bool) -> nn.Module:  # an nn.Linear or its packed form
     weight = torch.cat([lin.weight.detach() for lin in linears])
     has_bias = any(lin.bias is not None for lin in linears)
     fused = nn.Linear(weight.shape[1], weight.shape[0], bias=has_bias, device="meta")
@@ -52,7 +51,8 @@ class FastGQA:
         weight = attn.o_proj.weight
         # decode on CPU: the C++ ops (RoPE + cache write + attention in place, fused norms); else the torch path
         self.ops = build.module() if paged_attention_cpu.usable(weight.device, weight.dtype) else None
-        self.calls = None  # per layer, the bound forwards `hidden` calls; built on first use, after the engine packs
+        # per layer, the bound forwards `hidden` calls; built on first use, after the engine packs
+        self.calls: list[tuple] | None = None
 
     def _calls(self) -> list[tuple]:
         """Bound forwards, looked up once: module attribute lookups and __call__ dispatch were ~1 ms a step."""
@@ -99,6 +99,7 @@ class FastGQA:
         """A decode step (T = 1) with everything between the GEMMs in three fused C++ calls a layer."""
         b = input_ids.shape[0]
         ops = self.ops
+        assert ops is not None  # hidden() takes this path only with the C++ ops
         cos, sin = (c.reshape(b, -1).contiguous() for c in self.model.rope(positions))
         blocks, lens = cache.read_blocks.view(b, -1), positions[:, 0] + 1
         x = self.model.model.embed_tokens(input_ids).view(b, -1).contiguous()  # the residual stream, updated in place

@@ -10,6 +10,8 @@ y = kernels.fp8_gemm(x_fp8, x_scale, weight, weight_scale_inv) accumulates each 
 """
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,11 +23,13 @@ GEMM_BLOCK = 128  # the block size kernels.fp8_gemm takes
 
 
 class FP8Linear(nn.Module):
+    weight_scale_inv: torch.Tensor  # a buffer
+
     def __init__(self, weight: torch.Tensor, weight_scale_inv: torch.Tensor, block: tuple[int, int] = (128, 128),
                  pow2_scales: bool = False):
         super().__init__()
         self.out_features, self.in_features = weight.shape
-        self.block = tuple(block)
+        self.block = (block[0], block[1])  # a tuple even when the config gave a list
         self.pow2_scales = pow2_scales
         self.weight = nn.Parameter(weight, requires_grad=False)
         self.register_buffer("weight_scale_inv", weight_scale_inv.float())
@@ -49,4 +53,5 @@ def linear_weight(module: nn.Module, dtype: torch.dtype | None = None) -> torch.
     """The [out, in] weight of an nn.Linear or an FP8Linear, in `dtype` (default: the module's compute dtype)."""
     if isinstance(module, FP8Linear):
         return module.dequantized(dtype or torch.float32)
-    return module.weight if dtype is None else module.weight.to(dtype)
+    weight = cast(torch.Tensor, module.weight)  # an nn.Linear's (nn.Module types attributes as Tensor | Module)
+    return weight if dtype is None else weight.to(dtype)

@@ -19,6 +19,7 @@ from torch import nn
 
 import kernels
 from model.config import ModelConfig
+from model.errors import ModelError
 from model.layers.rope import rotate
 
 QUANT_BLOCK = 128
@@ -32,6 +33,8 @@ def widen(x_fp8: torch.Tensor, scale: torch.Tensor, block: int = QUANT_BLOCK) ->
 class Indexer(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
+        if cfg.q_lora_rank is None or not cfg.index_topk:  # ModelConfig.from_hf requires both for an indexer
+            raise ModelError("the lightning indexer needs index_topk and q_lora_rank in the config")
         self.n_heads, self.head_dim = cfg.index_n_heads, cfg.index_head_dim
         self.rope_dim = cfg.qk_rope_head_dim
         self.index_topk = cfg.index_topk

@@ -27,8 +27,8 @@ from torch import nn
 
 import kernels
 from model.config import ModelConfig
-from model.layers.fp8_linear import linear_weight
 from model.layers.cache import LayerCache
+from model.layers.fp8_linear import linear_weight
 from model.layers.indexer import Indexer
 from model.layers.norm import RMSNorm
 from model.layers.rope import Rope, rotate, softmax_scale_mscale

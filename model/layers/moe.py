@@ -16,6 +16,8 @@ are kept (FP8Linear) cannot be stacked and run one by one.
 """
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -62,6 +64,9 @@ class Gate(nn.Module):
 
 
 class MoE(nn.Module):
+    w13: torch.Tensor | None  # buffers, None until stack_experts
+    w2: torch.Tensor | None
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.gate = Gate(cfg)
@@ -76,11 +81,12 @@ class MoE(nn.Module):
     def stack_experts(self) -> bool:
         """Move the routed experts' weights into w13 and w2, one expert at a time (the experts keep views).
         False, and nothing changes, when an expert's projections are not plain nn.Linear layers."""
-        projections = [(e.gate_proj, e.up_proj, e.down_proj) for e in self.experts]
+        experts = cast(list[MLP], list(self.experts))  # ModuleList items are typed as plain Modules
+        projections = [(e.gate_proj, e.up_proj, e.down_proj) for e in experts]
         if not all(type(p) is nn.Linear for ps in projections for p in ps):
             return False
-        inter, hidden = self.experts[0].gate_proj.weight.shape
-        like = self.experts[0].gate_proj.weight
+        inter, hidden = experts[0].gate_proj.weight.shape
+        like = experts[0].gate_proj.weight
         w13 = like.new_empty(len(self.experts), 2 * inter, hidden)
         w2 = like.new_empty(len(self.experts), hidden, inter)
         for i, (gate_proj, up_proj, down_proj) in enumerate(projections):

@@ -62,6 +62,7 @@ def llama3_frequencies(inv_freq: torch.Tensor, rope: RopeConfig) -> torch.Tensor
     `factor`, short ones (under original / high_freq_factor) kept, and those between blended linearly in
     original / wavelength."""
     original = rope.original_max_position_embeddings
+    assert original is not None, "config.py requires it for llama3 scaling"
     wavelength = 2 * math.pi / inv_freq
     smooth = ((original / wavelength - rope.low_freq_factor) / (rope.high_freq_factor - rope.low_freq_factor))
     blended = (1 - smooth) * inv_freq / rope.factor + smooth * inv_freq
@@ -78,6 +79,8 @@ def softmax_scale_mscale(rope: RopeConfig) -> float:
 
 
 class Rope(nn.Module):
+    inv_freq: torch.Tensor  # a buffer (moves with the module)
+
     def __init__(self, dim: int, rope: RopeConfig, max_position_embeddings: int):
         super().__init__()
         inv_freq, self.attention_factor = inverse_frequencies(dim, rope, max_position_embeddings)

@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
 
 from model.errors import ModelError
 from model.http_guard import (
@@ -41,9 +42,12 @@ from model.http_guard import (
 )
 from model.serve.requests import ReasoningSplitter, choice_params, parse_chat, parse_completion
 
+if TYPE_CHECKING:  # the annotation only: the server is handed an engine, it does not build one
+    from model.engine.engine import Engine
+
 
 class EngineLoop:
-    def __init__(self, engine):
+    def __init__(self, engine: Engine):
         self.engine = engine
         self.lock = threading.Condition()
         self.queues: dict[int, tuple[queue.Queue, int]] = {}  # sequence id -> (its request's queue, choice index)
@@ -176,11 +180,12 @@ def finish_reason(seq) -> str:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "EngineServer"
+    server: EngineServer
     timeout = READ_TIMEOUT  # every read of the socket (StreamRequestHandler applies it)
 
     def setup(self) -> None:
-        self.timeout = self.server.read_timeout
+        # per connection, from the server's settings; typeshed declares timeout a class variable only
+        self.timeout = self.server.read_timeout  # type: ignore[misc]
         super().setup()
         self.deadline = Deadline(self.connection, self.server.request_deadline)
 
@@ -328,7 +333,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
             self.wfile.flush()
 
-        splitters = [ReasoningSplitter(self.server.backend_chat, self.server.thinking) for _ in seqs] if chat else None
+        splitters = [ReasoningSplitter(self.server.backend_chat, self.server.thinking) for _ in seqs] if chat else []
         if chat:
             for index in range(len(seqs)):
                 send([{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
@@ -373,10 +378,10 @@ class EngineServer(GuardedServerMixin, ThreadingHTTPServer):
 
     @property
     def base_url(self) -> str:
-        host, port = self.server_address[:2]
+        host, port = self.socket.getsockname()[:2]  # = server_address, whose type also allows bytes (AF_UNIX)
         return f"http://{host}:{port}/v1"
 
-    def __enter__(self) -> "EngineServer":
+    def __enter__(self) -> EngineServer:
         self._thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)
         self._thread.start()
         return self

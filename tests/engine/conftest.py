@@ -5,7 +5,6 @@ import json
 
 import pytest
 import torch
-
 from tiny_models import TEMPLATE, build, byte_tokenizer, spread
 
 

@@ -4,9 +4,7 @@ last panel, odd block sizes, grouped heads). Skipped where the extension cannot 
 import pytest
 import torch
 
-from kernels.cpu import build
-from kernels.cpu import gemm as cpu_gemm
-from kernels.cpu import paged_attention as paged_attention_cpu
+from kernels.cpu import build, gemm as cpu_gemm, paged_attention as paged_attention_cpu
 
 gemm = cpu_gemm.kernel()
 attention = paged_attention_cpu.kernel()

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from hang_guard import HANG_GUARD
-
 from resume_checks import finished_requests, logged_keys, server_keys, server_process
 
 TESTS = Path(__file__).resolve().parents[1]

@@ -1,20 +1,21 @@
 """The batch grader in process: parsing both rubrics, aggregation (mean, majority, all-pass), counts of unparsed
 and truncated gradings, reuse of finished gradings, and the summary's metrics (from verifier.metrics)."""
-import pytest
+import sys
+from pathlib import Path
 
+import pytest
 from fake_grader import respond
+
 from ledger.store import RunStore
 from model.backends.backend import Completion
 from problems.problem import Problem
 from verifier import metrics
-from verifier.batch import GradeConfig, GradeRun, ItemGrade, Grading, parse_grading, read_grades, summarize
+from verifier.batch import GradeConfig, GradeRun, Grading, ItemGrade, parse_grading, read_grades, summarize
 from verifier.errors import VerifierError
 from verifier.grading_input import GradingItem, read_grading_input
 from verifier.prompts import Templates
 from verifier.steps import segment
 
-import sys
-from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "prover"))
 from scripted import ScriptedBackend  # noqa: E402
 

@@ -4,8 +4,12 @@ import torch
 
 from kernels.act_quant import act_quant_ref
 from kernels.fp8_gemm import fp8_gemm_ref, fp8_gemm_triton
-from kernels.indexer_logits import (indexer_logits_fp8_ref, indexer_logits_fp8_triton, indexer_logits_ref,
-                                    indexer_logits_triton)
+from kernels.indexer_logits import (
+    indexer_logits_fp8_ref,
+    indexer_logits_fp8_triton,
+    indexer_logits_ref,
+    indexer_logits_triton,
+)
 from kernels.topk_indices import topk_indices_ref, topk_indices_triton
 
 

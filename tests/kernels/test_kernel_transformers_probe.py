@@ -25,9 +25,9 @@ def test_transformers_does_not_take_ours_for_hub_kernels():
 
 
 def test_tiny_llama_forward_with_our_kernels_importable():
-    import kernels  # ours, already importable when transformers builds the model
-
     from transformers import LlamaConfig, LlamaForCausalLM
+
+    import kernels  # ours, already importable when transformers builds the model
 
     torch.manual_seed(0)
     cfg = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,

@@ -6,8 +6,8 @@ import importlib.util
 import pytest
 
 from model.engine.chat import BOS, EOS, ChatFormat, encode_deepseek_v32, render_template
-from model.reasoning import split_reasoning
 from model.errors import ModelError
+from model.reasoning import split_reasoning
 
 CONVERSATION = [
     {"role": "system", "content": "You are a careful mathematician."},
@@ -25,7 +25,8 @@ def test_v32_thinking_drops_earlier_reasoning():
 
 
 def test_v32_chat_mode_opens_with_end_of_thinking():
-    assert encode_deepseek_v32(CONVERSATION[:2], thinking=False).endswith("<｜User｜>Is 7 prime?<｜Assistant｜></think>")
+    text = encode_deepseek_v32(CONVERSATION[:2], thinking=False)
+    assert text.endswith("<｜User｜>Is 7 prime?<｜Assistant｜></think>")
 
 
 def test_v32_reasoning_kept_across_tool_results():
@@ -52,7 +53,8 @@ def test_split_reasoning():
 
 
 def test_render_template_is_sandboxed():
-    template = "{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}{% if add_generation_prompt %}>{% endif %}"
+    template = ("{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}"
+                "{% if add_generation_prompt %}>{% endif %}")
     assert render_template(template, CONVERSATION[:2]) == "[system]You are a careful mathematician.[user]Is 7 prime?>"
     assert render_template("{{ messages[0] | tojson }}", [{"role": "user", "content": "<é>"}]) == \
         '{"role": "user", "content": "<é>"}'

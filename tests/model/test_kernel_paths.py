@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from model.layers.fp8_linear import FP8Linear
 
 import kernels
 import kernels.ops
 import model
 from model.layers.cache import ContiguousCache
+from model.layers.fp8_linear import FP8Linear
 from model.layers.quant import quantize_fp8_blocks
 
 # Each family's kernels: those every model uses, then the attention's and the feed-forward's.

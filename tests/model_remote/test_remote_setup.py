@@ -1,5 +1,6 @@
 """RemoteBackend set-up: endpoint normalisation, check(), from_env(), and the pure parsing helpers."""
 import email.utils
+import io
 import subprocess
 import sys
 import time
@@ -10,8 +11,8 @@ from hang_guard import CLIENT_TIMEOUT, HANG_GUARD
 
 from model.backends.backend import Request
 from model.backends.remote import RemoteBackend, normalise_endpoint, parse_retry_after
-from model.reasoning import split_reasoning
 from model.errors import ModelError
+from model.reasoning import split_reasoning
 
 SERVER = Path(__file__).resolve().parents[1] / "openai_server.py"
 
@@ -139,9 +140,7 @@ def test_server_as_a_process(tmp_path):
         proc.wait(HANG_GUARD)
 
 
-def sse(*lines: str) -> "io.BytesIO":
-    import io
-
+def sse(*lines: str) -> io.BytesIO:
     return io.BytesIO("".join(line + "\n" for line in lines).encode())
 
 

@@ -17,8 +17,8 @@ class ScriptedBackend:
         for i, r in enumerate(requests):
             self.requests.append(r)
             text = self.responder({"messages": list(r.messages)})
-            c = Completion(text=text, finish_reason=self.finish_reason, prompt_tokens=len(r.messages[-1]["content"].split()),
-                           completion_tokens=len(text.split()))
+            c = Completion(text=text, finish_reason=self.finish_reason,
+                           prompt_tokens=len(r.messages[-1]["content"].split()), completion_tokens=len(text.split()))
             if on_result:
                 on_result(i, c)
             out.append(c)

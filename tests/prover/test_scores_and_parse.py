@@ -47,7 +47,8 @@ def test_unfound_quote_has_no_step():
 
 
 def test_meta_verdicts_and_fallback():
-    v = parse_verification(Completion('## Issues\n- [critical] "2 + 2 = 5" : a\n- [gap] "done" : b\n- [minor] "done" : c\n\\boxed{0}'), PROOF)
+    v = parse_verification(Completion('## Issues\n- [critical] "2 + 2 = 5" : a\n- [gap] "done" : b\n'
+                                      '- [minor] "done" : c\n\\boxed{0}'), PROOF)
     rating, verdicts, status = parse_meta(Completion("**Issue 1**: Valid.\nIssue 2: invalid, it is fine\n\\boxed{0.5}"))
     assert (rating, verdicts, status) == (0.5, {1: True, 2: False}, "ok")
     apply_meta(v, rating, verdicts)

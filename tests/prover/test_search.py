@@ -1,13 +1,13 @@
 import pytest
-
 from fake_mathematician import respond
+from scripted import ScriptedBackend
+
 from ledger.errors import RunError
 from ledger.store import RunStore
 from problems.problem import Problem
 from prover.config import AcceptRule, SearchConfig
 from prover.errors import ProverError
 from prover.search import Search
-from scripted import ScriptedBackend
 from verifier.prompts import Templates
 
 PROBLEM = Problem(id="test/1", statement="Show that the answer is 0, 1 or 3.")
@@ -90,7 +90,9 @@ def test_consecutive_rule_and_reject():
 
 
 def test_reject_after_f_failed_rounds(tmp_path):
-    never = lambda req: respond(req).replace("fixed the covering", "still wrong")  # refinements stay wrong
+    def never(req):  # refinements stay wrong
+        return respond(req).replace("fixed the covering", "still wrong")
+
     result, _, _ = run_search(tmp_path, responder=never, rounds=5, accept="consecutive:2:2")
     assert result.status == "rejected" and result.rounds_used == 2
 

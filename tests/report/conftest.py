@@ -6,7 +6,6 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import pytest  # noqa: E402
-
 from synthetic import DSM, DSM_OUTPUTS, real_proofs  # noqa: E402
 
 
@@ -29,6 +28,7 @@ class FakeGraderBackend:
 
     def generate(self, requests, on_result=None):
         from fake_grader import respond
+
         from model.backends.backend import Completion
 
         out = []
@@ -46,9 +46,9 @@ class FakeGraderBackend:
 def dsm_grade_run(tmp_path_factory, dsm_proofs) -> Path:
     """A grade run (M=1, fake grader) over the DeepSeekMath-V2 proofs (84, or the 10 shipped), and its report."""
     sys.path.insert(0, str(HERE.parent / "grade"))
-    from verifier.batch import GradeConfig, GradeRun
     from ledger.store import RunStore
     from report.build import render_run
+    from verifier.batch import GradeConfig, GradeRun
     from verifier.grading_input import read_grading_input
     from verifier.prompts import Templates
 

@@ -15,9 +15,10 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parent.parent)]
 
 from browser import chromium, open_page  # noqa: E402
+from synthetic import prove_run, real_proofs  # noqa: E402
+
 from report.build import render_run  # noqa: E402
 from report.markup import Renderer  # noqa: E402
-from synthetic import prove_run, real_proofs  # noqa: E402
 
 
 def main() -> None:

@@ -5,11 +5,11 @@ import threading
 import time
 
 import pytest
-
 from browser import chromium, open_page
 from hang_guard import LIMIT_GONE
-from report.build import render_run
 from synthetic import DSM, prove_run
+
+from report.build import render_run
 
 pytestmark = pytest.mark.skipif(chromium() is None, reason="no chromium on PATH (apt-get install chromium; "
                                                            ".ci/run installs it where apt-get exists)")

@@ -3,7 +3,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from report.markup import Renderer, clean_mathml, _Unsafe
+from report.markup import Renderer, _Unsafe, clean_mathml
 
 XSS = ('Look: <script>alert(1)</script> and <img src=x onerror="alert(2)"> and [click](javascript:alert(3)) '
        'and [ok](https://example.org) and <a href="javascript:alert(4)">raw</a> and ![pic](http://evil/x.png) '

@@ -5,8 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from report.build import SCRIPT_HASH, render_run
 from synthetic import DSM, prove_run
+
+from report.build import SCRIPT_HASH, render_run
 
 ROOT = Path(__file__).resolve().parents[2]
 PROOFLOOP = [sys.executable, "-m", "cli"]

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from hang_guard import HANG_GUARD
+from synthetic import prove_run
 
 from ledger.store import RunStore
-from synthetic import prove_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
