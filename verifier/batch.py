@@ -21,6 +21,7 @@ from verifier.grading import Grader
 from verifier.grading_input import GradingItem, items_digest
 from verifier.parse import read_issues, usage_of
 from verifier.prompts import Templates
+from verifier.proof import Proof
 from verifier.scores import read_verdict
 from verifier.steps import segment
 from verifier.verification import Issue
@@ -37,7 +38,7 @@ class GradeConfig:
     max_tokens: int = 8192
     seed: int | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.verifications < 1:
             raise VerifierError(f"--verifications must be at least 1 (got {self.verifications})")
         if self.rubric not in RUBRICS:
@@ -93,7 +94,7 @@ class Grading:
         return d
 
 
-def parse_grading(completion: Completion, rubric: str, item: GradingItem, proof=None) -> Grading:
+def parse_grading(completion: Completion, rubric: str, item: GradingItem, proof: Proof | None = None) -> Grading:
     if completion.finish_reason == "error":
         return Grading(None, None, "error", analysis=completion.error or completion.text, usage=usage_of(completion))
     # only the answer's own verdict counts (never a box quoted from the proof); a grade on the other rubric's
@@ -113,18 +114,19 @@ class ItemGrade:
     gradings: list[Grading | None]  # one per verification, None while not finished
 
     @property
-    def parsed(self) -> list[Grading]:
-        return [g for g in self.gradings if g is not None and g.points is not None]
+    def parsed_points(self) -> list[float]:
+        """The points of the gradings that were read, in order."""
+        return [g.points for g in self.gradings if g is not None and g.points is not None]
 
     @property
     def points(self) -> float | None:
         """Our grade: the mean of the parsed gradings, in points out of the item's max_points."""
-        p = self.parsed
-        return sum(g.points for g in p) / len(p) if p else None
+        p = self.parsed_points
+        return sum(p) / len(p) if p else None
 
     @property
     def majority_class(self) -> str | None:
-        classes = [metrics.points_to_class(g.points, self.item.max_points) for g in self.parsed]
+        classes = [metrics.points_to_class(p, self.item.max_points) for p in self.parsed_points]
         if not classes:
             return None
         counts = Counter(classes)

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from typing import cast
 
 from verifier.errors import VerifierError
 from verifier.verification import STATUSES
@@ -40,6 +41,7 @@ ALMOST_FROM = 5  # points out of 7 from which a grade below full marks counts as
 _EPS = 1e-9
 
 Grade = float | int | str  # points, or a class name
+MaxPoints = float | Sequence[float]  # one for all items, or one per item
 
 
 def class_name(label: str) -> str:
@@ -106,7 +108,7 @@ def passes(grade: Grade, max_points: float = SCALE) -> bool:
 
 # ---- per-item agreement ----
 
-def exact_accuracy(ours: Sequence[Grade], human: Sequence[Grade], max_points=SCALE) -> float | None:
+def exact_accuracy(ours: Sequence[Grade], human: Sequence[Grade], max_points: MaxPoints = SCALE) -> float | None:
     """Share of items in the same GradingBench class (4 classes)."""
     pairs = _pairs(ours, human, max_points)
     if not pairs:
@@ -114,7 +116,7 @@ def exact_accuracy(ours: Sequence[Grade], human: Sequence[Grade], max_points=SCA
     return sum(grade_class(o, m) == grade_class(h, m) for o, h, m in pairs) / len(pairs)
 
 
-def binary_accuracy(ours: Sequence[Grade], human: Sequence[Grade], max_points=SCALE) -> float | None:
+def binary_accuracy(ours: Sequence[Grade], human: Sequence[Grade], max_points: MaxPoints = SCALE) -> float | None:
     """Share of items on the same side of pass (Correct, Almost) / fail (Partial, Incorrect)."""
     pairs = _pairs(ours, human, max_points)
     if not pairs:
@@ -122,31 +124,31 @@ def binary_accuracy(ours: Sequence[Grade], human: Sequence[Grade], max_points=SC
     return sum(passes(o, m) == passes(h, m) for o, h, m in pairs) / len(pairs)
 
 
-def mae(ours: Sequence[Grade], human: Sequence[Grade], max_points=SCALE) -> float | None:
+def mae(ours: Sequence[Grade], human: Sequence[Grade], max_points: MaxPoints = SCALE) -> float | None:
     """Mean absolute error in points on the 7-point scale."""
     errors = _errors(ours, human, max_points)
     return math.fsum(abs(e) for e in errors) / len(errors) if errors else None
 
 
-def normalized_mae(ours: Sequence[Grade], human: Sequence[Grade], max_points=SCALE) -> float | None:
+def normalized_mae(ours: Sequence[Grade], human: Sequence[Grade], max_points: MaxPoints = SCALE) -> float | None:
     """MAE / 7: 0 is perfect agreement, 1 is always the opposite end of the scale."""
     m = mae(ours, human, max_points)
     return None if m is None else m / SCALE
 
 
-def rmse(ours: Sequence[Grade], human: Sequence[Grade], max_points=SCALE) -> float | None:
+def rmse(ours: Sequence[Grade], human: Sequence[Grade], max_points: MaxPoints = SCALE) -> float | None:
     """Root mean squared error in points on the 7-point scale."""
     errors = _errors(ours, human, max_points)
     return math.sqrt(math.fsum(e * e for e in errors) / len(errors)) if errors else None
 
 
-def within_one(ours: Sequence[Grade], human: Sequence[Grade], max_points=SCALE) -> float | None:
+def within_one(ours: Sequence[Grade], human: Sequence[Grade], max_points: MaxPoints = SCALE) -> float | None:
     """Share of items whose grades differ by at most one point on the 7-point scale."""
     errors = _errors(ours, human, max_points)
     return sum(abs(e) <= 1 + _EPS for e in errors) / len(errors) if errors else None
 
 
-def bias(ours: Sequence[Grade], human: Sequence[Grade], max_points=SCALE) -> float | None:
+def bias(ours: Sequence[Grade], human: Sequence[Grade], max_points: MaxPoints = SCALE) -> float | None:
     """Mean signed error, ours minus human, in points on the 7-point scale (> 0: we are more generous)."""
     errors = _errors(ours, human, max_points)
     return math.fsum(errors) / len(errors) if errors else None
@@ -222,7 +224,7 @@ class PassAgreement:
         return self.true_pass / full if full else None
 
 
-def pass_agreement(passed: Sequence[bool], human: Sequence[Grade], max_points=SCALE) -> PassAgreement:
+def pass_agreement(passed: Sequence[bool], human: Sequence[Grade], max_points: MaxPoints = SCALE) -> PassAgreement:
     """Count, item by item, whether our "all pass" verdict and the human's full marks agree."""
     _same_length(passed, human)
     maxes = _maxes(max_points, len(human))
@@ -256,20 +258,23 @@ class Agreement:
         return asdict(self)
 
 
-def agreement(ours: Sequence[Grade | None], human: Sequence[Grade | None], max_points=SCALE,
+def agreement(ours: Sequence[Grade | None], human: Sequence[Grade | None], max_points: MaxPoints = SCALE,
               passed: Sequence[bool] | None = None) -> Agreement:
     """All metrics over the items that have both grades; `passed` (one per item) adds pass precision/recall."""
     _same_length(ours, human)
     maxes = _maxes(max_points, len(human))
-    keep = [i for i in range(len(human)) if ours[i] is not None and human[i] is not None]
-    o, h, m = [ours[i] for i in keep], [human[i] for i in keep], [maxes[i] for i in keep]
+    both = [(i, o, h) for i, (o, h) in enumerate(zip(ours, human)) if o is not None and h is not None]
+    keep = [i for i, _, _ in both]
+    o: list[Grade] = [g for _, g, _ in both]
+    h: list[Grade] = [g for _, _, g in both]
+    m = [maxes[i] for i in keep]
     xs = [grade_points(g, mp) for g, mp in zip(o, m)]
     ys = [grade_points(g, mp) for g, mp in zip(h, m)]
     counts = None
     if passed is not None:
         _same_length(passed, human)
-        full = [i for i in range(len(human)) if human[i] is not None]
-        counts = pass_agreement([passed[i] for i in full], [human[i] for i in full], [maxes[i] for i in full])
+        full = [(i, g) for i, g in enumerate(human) if g is not None]
+        counts = pass_agreement([passed[i] for i, _ in full], [g for _, g in full], [maxes[i] for i, _ in full])
     return Agreement(
         n=len(keep), skipped=len(human) - len(keep),
         exact_accuracy=exact_accuracy(o, h, m), binary_accuracy=binary_accuracy(o, h, m),
@@ -288,25 +293,25 @@ def _same_length(a: Sequence, b: Sequence) -> None:
         raise VerifierError(f"cannot compare {len(a)} grades with {len(b)}; give one grade per item on each side")
 
 
-def _maxes(max_points, n: int) -> list[float]:
+def _maxes(max_points: MaxPoints, n: int) -> list[float]:
     if isinstance(max_points, numbers.Real):
-        return [max_points] * n
-    maxes = list(max_points)
+        return [float(max_points)] * n
+    maxes = [float(x) for x in cast(Sequence[float], max_points)]  # isinstance above does not narrow for mypy
     if len(maxes) != n:
         raise VerifierError(f"{len(maxes)} max_points for {n} items; give one per item or a single number")
     return maxes
 
 
-def _pairs(ours, human, max_points) -> list[tuple]:
+def _pairs(ours: Sequence[Grade], human: Sequence[Grade], max_points: MaxPoints) -> list[tuple[Grade, Grade, float]]:
     _same_length(ours, human)
     return list(zip(ours, human, _maxes(max_points, len(human))))
 
 
-def _errors(ours, human, max_points) -> list[float]:
+def _errors(ours: Sequence[Grade], human: Sequence[Grade], max_points: MaxPoints) -> list[float]:
     return [grade_points(o, m) - grade_points(h, m) for o, h, m in _pairs(ours, human, max_points)]
 
 
-def status_counts(statuses) -> dict[str, int]:
+def status_counts(statuses: Iterable[str]) -> dict[str, int]:
     """How many gradings had each status: every known status (verification.STATUSES, rubric_mismatch included)
     is present, with 0 when none had it, and a status this module does not know is counted too, never dropped."""
     counts = dict.fromkeys(STATUSES, 0)

@@ -133,7 +133,8 @@ def _issue(proof: Proof | None, severity: str, description: str, quote: str | No
 def fenced_blocks(text: str) -> list[str]:
     """The contents of the ``` fenced blocks of a text, in one pass over its lines (an unclosed fence runs to the
     end)."""
-    blocks, cur = [], None
+    blocks: list[str] = []
+    cur: list[str] | None = None
     for line in text.splitlines():
         if line.lstrip().startswith("```"):
             if cur is None:
@@ -224,7 +225,7 @@ def read_issues(text: str, proof: Proof | None) -> tuple[list[Issue], str]:
                 if block is not None and (issue := block.issue(proof)) is not None:
                     issues.append(issue)
                 block = _Block()
-            if role is not None:
+            if f is not None and role is not None:
                 block.add(role, line[f.start("value"):])
             continue
         if block is not None and line.strip() and not HEADING.match(head):

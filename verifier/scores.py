@@ -56,7 +56,7 @@ def boxed_values(text: str) -> list[str]:
 _HALF = {"1/2", "\\frac{1}{2}", "\\frac12", "\\tfrac{1}{2}", "\\dfrac{1}{2}", "0.5", ".5", "0.50"}
 
 
-def parse_score(value: str, allowed=BINARY) -> float | None:
+def parse_score(value: str, allowed: tuple[float, ...] = BINARY) -> float | None:
     """'1', '1.0', '\\frac{1}{2}', '0.5' -> a float in allowed; anything else -> None."""
     v = value.strip().strip("$").replace(" ", "")
     v = re.sub(r"^\\text\{(.*)\}$", r"\1", v)
@@ -144,7 +144,7 @@ def verdict_region(text: str) -> tuple[int, int]:
     return start, end
 
 
-def _value_of(raw: str) -> tuple[str, float | tuple[float, float]] | None:
+def _value_of(raw: str) -> tuple[str, str | float | tuple[float, float]] | None:
     """A verdict value as ('word', pass|fail|almost|partial) or ('number', x) or ('fraction', (a, b)); None when
     it is no grade (e.g. an answer such as `n = 3` boxed in the tail)."""
     if len(raw) > MAX_VALUE_CHARS:
@@ -164,13 +164,13 @@ def _value_of(raw: str) -> tuple[str, float | tuple[float, float]] | None:
     return None
 
 
-def _grade(kind: str, value, rubric: str) -> tuple[float | None, str]:
-    """(score, status) of a read value under the rubric."""
-    if kind == "word":
+def _grade(value: str | float | tuple[float, float], rubric: str) -> tuple[float | None, str]:
+    """(score, status) of a read value (a word, a number or a fraction) under the rubric."""
+    if isinstance(value, str):
         table = {"binary": {"pass": 1.0, "fail": 0.0}, "points": {"pass": 7.0, "fail": 0.0, "almost": 6.0,
                                                                   "partial": 1.0}}[rubric]
         return (table[value], "ok") if value in table else (None, "rubric_mismatch")
-    if kind == "fraction":
+    if isinstance(value, tuple):
         a, b = value
         if b == 0 or a > b:
             return None, "rubric_mismatch"
@@ -196,12 +196,12 @@ def read_verdict(text: str, rubric: str = "binary") -> Verdict:
         read = _value_of(raw)
         if read is None:
             continue
-        score, status = _grade(read[0], read[1], rubric)
+        score, status = _grade(read[1], rubric)
         return Verdict(score, status, raw.strip(), offset)
     return Verdict(None, "unparsed")
 
 
-def last_score(text: str, allowed=BINARY) -> float | None:
+def last_score(text: str, allowed: tuple[float, ...] = BINARY) -> float | None:
     """The answer's verdict as a score in `allowed` (the binary or the points values); None when there is no
     verdict or it is not one of those values."""
     rubric = "points" if tuple(allowed) == POINTS else "binary"
