@@ -47,7 +47,7 @@ FUNCS = {"sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "ln": sp.log, "exp": sp.ex
 SPACING = {",", ";", ":", "!", " ", "quad", "qquad", "left", "right", "bigl", "bigr", "Bigl", "Bigr", "big", "Big",
            "bigg", "Bigg", "biggl", "biggr", "Biggl", "Biggr", "displaystyle", "textstyle", "limits", "nolimits",
            "mathstrut", "strut", "thinspace", "medspace", "thickspace", "negthinspace"}
-UNICODE = {"·": "\\cdot ", "⋅": "\\cdot ", "×": "\\times ", "−": "-", "–": "-", "÷": "\\div ", "π": "\\pi ",
+UNICODE = {"·": "\\cdot ", "⋅": "\\cdot ", "×": "\\times ", "−": "-", "–": "-", "‒": "-", "—": "-", "÷": "\\div ", "π": "\\pi ",
            "²": "^2", "³": "^3", "√": "\\sqrt ", "≤": "\\le ", "≥": "\\ge ", "≠": "\\ne ", "≡": "\\equiv "}
 # letters that name functions when followed by "(": f(x) is an application, not f times x
 FUNCTION_LETTERS = set("fghpqFGHPQRST")
@@ -165,6 +165,11 @@ class _Parser:
 
     # -- grammar
     def parse(self) -> sp.Expr:
+        kinds = [t.value if t.kind == "op" else t.kind for t in self.toks]
+        for k in range(len(kinds) - 2):
+            if kinds[k:k + 3] == ["(", "num", ")"] and len(self.toks[k + 1].value) > 1 and \
+                    (len(kinds) == 4 or kinds[k + 3:k + 4] == ["("] or kinds[k - 1:k] == [")"]):
+                raise ParseFailure("cycle notation for a permutation, not a number")  # (123) = (12)(23)
         e = self.expr()
         if self.tok.kind != "end":
             raise ParseFailure(f"unexpected {self.tok.value!r} at {self.tok.pos}")
@@ -243,7 +248,11 @@ class _Parser:
     def power(self) -> sp.Expr:
         base = self.postfix()
         if self.accept("op", "^") or self.accept("op", "**"):
+            label = self.tok.value == "{" and self.toks[self.i + 1].value == "("
             exp = self.exponent()
+            if not base.is_number and (exp == 0 or label or self.tok.value == "_"):
+                # a^0, x^{(1)}, a^0_{i,j}: a superscript that names (the first, the initial ...), not a power
+                raise ParseFailure("a superscript used as a label")
             return safe_pow(base, exp)
         return base
 
