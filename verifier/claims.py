@@ -165,7 +165,7 @@ def _chain_links(formula: str) -> list[tuple[str, str, str]]:
             depth = max(0, depth - 1)
         if depth == 0:
             m = _REL_TOKEN.match(formula, i)
-            if m and not (c == "<" and formula[i - 5:i] == "\\left") and not formula[i - 1:i] in (":",):
+            if m and not (c == "<" and formula[i - 5:i] == "\\left") and formula[i - 1:i] not in (":",):
                 parts.append(formula[start:i])
                 rels.append(RELATIONS.get(m.group(2)) if m.group(2) else None)
                 start = i = m.end()
@@ -182,7 +182,7 @@ def _chain_links(formula: str) -> list[tuple[str, str, str]]:
     return links
 
 
-_TEXT = re.compile(r"\\(?:text|textrm|textit|mathrm|mbox|operatorname)\s*\{([^{}]*)\}")
+_TEXT = re.compile(r"\\(?:text|textrm|textit|mathrm|mbox)\s*\{([^{}]*)\}")  # not \\operatorname{lcm}: a function
 
 
 def _operator_text(m: re.Match) -> str:

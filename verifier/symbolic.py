@@ -24,8 +24,8 @@ import threading
 import time
 import zlib
 from contextlib import contextmanager
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import sympy as sp
 from sympy.core.function import AppliedUndef
@@ -326,8 +326,8 @@ def _judge_here(claim: Claim, seconds: float) -> ClaimResult:
         return ClaimResult(claim, "unchecked", result.method,
                            "false over the integers, but the sentence works modulo something: " + result.evidence)
     if result.verdict == "refuted" and claim.hypothetical:
-        return ClaimResult(claim, "unchecked", result.method,
-                           "false as written, but stated in a hypothetical or contradiction context: " + result.evidence)
+        return ClaimResult(claim, "unchecked", result.method, "false as written, but stated in a hypothetical or "
+                           "contradiction context: " + result.evidence)
     return result
 
 
