@@ -66,7 +66,14 @@ def load_file(path: str | Path) -> list[Problem]:
     raise ProblemError(f"{path}: unknown problem file type '{path.suffix}'; use one of {', '.join(SUFFIXES)}")
 
 
+MAX_PROBLEM_FILE_BYTES = 32 << 20  # 32 MiB: several times the largest benchmark file; refused before reading
+
+
 def read_text(path: Path) -> str:
+    if path.is_file() and path.stat().st_size > MAX_PROBLEM_FILE_BYTES:
+        size = path.stat().st_size / (1 << 20)
+        raise ProblemError(f"problem file {path} is {size:.0f} MiB, over the 32 MiB limit; split it into smaller "
+                           "files (or keep only the problems you need)")
     return read_text_file(path, "problem file", "a text file (.md, .json, .jsonl or .csv)",
                           missing_hint="check the path, or name a bundled problem as SET/ID (see `proofloop problems list`)",
                           empty_hint="write the problem statement into it")

@@ -25,7 +25,7 @@ import sympy as sp
 from verifier.latex import ParseFailure, parse_math
 from verifier.proof import Proof
 from verifier.scores import boxed_spans
-from verifier.symbolic import CheckTimeout, time_limit
+from verifier.symbolic import CheckTimeout, call_limited
 from verifier.verification import Issue
 
 
@@ -283,6 +283,13 @@ def _values_equal(want: list[sp.Expr], have: list[sp.Expr]) -> tuple[bool | None
     return True, "set comparison"
 
 
+def read_and_compare(expected: str, got: str) -> tuple[list[sp.Expr], list[sp.Expr], bool | None, str]:
+    """Both answers read, and the verdict on their values (run under a time limit, in a worker off the main
+    thread)."""
+    want, have = read_answer(expected), read_answer(got)
+    return (want, have) + _values_equal(want, have)
+
+
 def _numbers(ans: str) -> list[str]:
     return sorted(re.findall(r"\d+", ans))
 
@@ -294,9 +301,7 @@ def compare(expected: str, got: str) -> tuple[bool | None, str, str]:
     words = compare_words(expected, got)
     same_numbers = _numbers(expected) == _numbers(got)
     try:
-        with time_limit(3.0):
-            want, have = read_answer(expected), read_answer(got)
-            ok, method = _values_equal(want, have)
+        want, have, ok, method = call_limited("verifier.answer:read_and_compare", (expected, got), 3.0)
     except ParseFailure as exc:
         if words is not None and words[0] is True and same_numbers:
             return True, "words", "the same words and numbers, no formula to compare"

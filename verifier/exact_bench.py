@@ -7,7 +7,10 @@
   of refuted steps in the variants that are the planted step (the rest are false alarms);
 - refutations on solutions graded wrong are listed, to be read by hand (they may be real errors).
 Splits: "dev" are the DeepSeekMath-V2 proofs the rules were tuned on; "held-out" are IMO-ProofBench reference
-solutions and IMO-GradingBench responses, which were not looked at while tuning.
+solutions and IMO-GradingBench responses, which were not looked at while tuning; "prose" is our own small set
+(tests/verifier/data/exact_claims.jsonl) of true statements written in the forms that fooled the checks (dashes
+as minus, `n choose k`, labels, conditions, contradictions, moduli, i, invisible characters), which must not be
+refuted, and false ones, which must be (reported as false statements refuted).
 """
 from __future__ import annotations
 
@@ -62,7 +65,23 @@ def load_sets(data: Path) -> dict[str, list[dict]]:
                 held.append({"id": "gb:" + row["Grading ID"], "text": row["Response"],
                              "correct": True if pts == 7 else (False if pts == 0 else None),
                              "answer": answers.get(row["Problem ID"])})
-    return {"dev": dev, "held-out": held}
+    return {"dev": dev, "held-out": held, "prose": load_prose()}
+
+
+PROSE = Path(__file__).resolve().parents[1] / "tests" / "verifier" / "data" / "exact_claims.jsonl"
+
+
+def load_prose(path: Path = PROSE) -> list[dict]:
+    """Our own statements: expect "no_refutation" (a true statement: correct) or "refuted" (a false one)."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            r = json.loads(line)
+            rows.append({"id": r["id"], "text": r["text"], "correct": r["expect"] == "no_refutation",
+                         "answer": None, "class": r.get("class")})
+    return rows
 
 
 _INT = re.compile(r"(?<![\w.^_{])\d+(?![\w.])")
@@ -155,8 +174,10 @@ def measure(data: Path, seed: int = 0) -> dict:
             plants[mode] = {"planted": planted, "refuted_at_step": hits,
                             "recall": round(hits / planted, 3) if planted else None,
                             "precision": round(right_steps / refuted_steps, 3) if refuted_steps else None}
+        false_rows = [r for r in rows if r["correct"] is False]
         report[split] = {
             "solutions": len(rows), "correct": len(correct),
+            "false_statements_refuted": f"{len(wrong_refutations)}/{len(false_rows)}" if split == "prose" else None,
             "correct_with_false_alarm": len(alarms),
             "false_alarm_rate": len(alarms) / len(correct) if correct else None,
             "false_alarms": alarms,
@@ -180,6 +201,8 @@ def main(argv: list[str]) -> int:
     for split, r in report.items():
         print(f"[{split}] {r['solutions']} solutions ({r['correct']} correct), claims {r['claims']}, {r['seconds']}s")
         print(f"  false alarms on correct solutions: {r['correct_with_false_alarm']}/{r['correct']}")
+        if r["false_statements_refuted"] is not None:
+            print(f"  false statements refuted: {r['false_statements_refuted']}")
         for a in r["false_alarms"]:
             print("    ", a)
         for mode, p in r["planted"].items():
@@ -188,7 +211,7 @@ def main(argv: list[str]) -> int:
         print(f"  answer checks: {r['answer_checks']}")
         for a in r["answer_mismatches"]:
             print("    answer mismatch:", a)
-        for a in r["refutations_on_other_solutions"]:
+        for a in [] if split == "prose" else r["refutations_on_other_solutions"]:
             print("   refutation on a solution not graded correct (check by hand):", a)
     return 0
 

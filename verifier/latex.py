@@ -47,8 +47,9 @@ FUNCS = {"sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "ln": sp.log, "exp": sp.ex
 SPACING = {",", ";", ":", "!", " ", "quad", "qquad", "left", "right", "bigl", "bigr", "Bigl", "Bigr", "big", "Big",
            "bigg", "Bigg", "biggl", "biggr", "Biggl", "Biggr", "displaystyle", "textstyle", "limits", "nolimits",
            "mathstrut", "strut", "thinspace", "medspace", "thickspace", "negthinspace"}
-UNICODE = {"·": "\\cdot ", "⋅": "\\cdot ", "×": "\\times ", "−": "-", "–": "-", "÷": "\\div ", "π": "\\pi ",
-           "²": "^2", "³": "^3", "√": "\\sqrt ", "≤": "\\le ", "≥": "\\ge ", "≠": "\\ne ", "≡": "\\equiv "}
+UNICODE = {"·": "\\cdot ", "⋅": "\\cdot ", "×": "\\times ", "−": "-", "–": "-", "‒": "-", "—": "-", "÷": "\\div ",
+           "π": "\\pi ", "²": "^2", "³": "^3", "√": "\\sqrt ", "≤": "\\le ", "≥": "\\ge ", "≠": "\\ne ",
+           "≡": "\\equiv "}
 # letters that name functions when followed by "(": f(x) is an application, not f times x
 FUNCTION_LETTERS = set("fghpqFGHPQRST")
 
@@ -165,10 +166,25 @@ class _Parser:
 
     # -- grammar
     def parse(self) -> sp.Expr:
+        if self._cycles():
+            raise ParseFailure("cycle notation for a permutation, not a number")  # (123) = (12)(23)
         e = self.expr()
         if self.tok.kind != "end":
             raise ParseFailure(f"unexpected {self.tok.value!r} at {self.tok.pos}")
         return e
+
+    def _cycles(self) -> bool:
+        """(123) alone, or (12)(34): groups of distinct non-zero digits, two or more each, read as cycles."""
+        def cycle(k: int) -> bool:
+            toks = self.toks[k:k + 3]
+            if len(toks) < 3 or [t.value for t in (toks[0], toks[2])] != ["(", ")"] or toks[1].kind != "num":
+                return False
+            v = toks[1].value
+            return v.isdigit() and len(v) > 1 and "0" not in v and len(set(v)) == len(v)
+
+        if len(self.toks) == 4 and cycle(0):
+            return True
+        return any(cycle(k) and cycle(k + 3) for k in range(len(self.toks) - 5))
 
     def expr(self) -> sp.Expr:
         self.enter()
@@ -243,7 +259,11 @@ class _Parser:
     def power(self) -> sp.Expr:
         base = self.postfix()
         if self.accept("op", "^") or self.accept("op", "**"):
+            label = self.tok.value == "{" and self.toks[self.i + 1].value == "("
             exp = self.exponent()
+            if not base.is_number and (exp == 0 or label or self.tok.value == "_"):
+                # a^0, x^{(1)}, a^0_{i,j}: a superscript that names (the first, the initial ...), not a power
+                raise ParseFailure("a superscript used as a label")
             return safe_pow(base, exp)
         return base
 

@@ -10,24 +10,35 @@ Equations that hold only under the proof's hypotheses (2a^2 + 3b^2 = 4c^2) are l
 """
 from __future__ import annotations
 
+import importlib
+import os
+import pickle
 import random
 import re
+import select
 import signal
+import struct
+import subprocess
+import sys
 import threading
+import time
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from verifier.claims import Claim, extract_claims
+from verifier.claims import Claim, extract_claims, stated_moduli
 from verifier.latex import ParseFailure, TooLarge, parse_math
 from verifier.proof import Proof
 from verifier.verification import Issue
 
 CLAIM_SECONDS = 1.0
 RANDOM_POINTS = 6
+PROOF_SECONDS = 5.0  # exact checks of one proof, all claims together; the rest is `unchecked (budget)`
+PROOF_CLAIMS = 2000
 
 
 @dataclass
@@ -153,6 +164,15 @@ def _judge_numeric(claim: Claim, lhs: sp.Expr, rhs: sp.Expr) -> ClaimResult:
 
 
 IDENTITY_CUES = re.compile(r"\b(?:expand\w*|identity|identically|for all|for every|for any)\b", re.IGNORECASE)
+# words by which an equation with variables is a condition, a definition or something to solve, not an identity
+# the proof asserts: "we need P(x) = Q(x) for all x", "let f(x) = ...", "expanding the equation ..."
+CONDITION_CUES = re.compile(
+    r"\b(?:let|define[sd]?|denote[sd]?|set|need|needs|want|wants|require[sd]?|must|should|satisf\w*|such\s+that|if|"
+    r"whenever|where|equation\w*|condition\w*|constraint\w*|solv\w*|solution\w*|roots?|zeros?|unknowns?|"
+    r"both\s+sides|show|prove|verify|check|whether|given|hypothes\w*|substitut\w*|plug\w*|becomes?|yields?)\b",
+    re.IGNORECASE)
+# names that may be constants rather than variables: i (the imaginary unit), e, \pi
+CONSTANTS = {"i": sp.I, "e": sp.E, "\\pi": sp.pi}
 
 
 def _identity_like(claim: Claim, lhs: sp.Expr, rhs: sp.Expr) -> bool:
@@ -162,6 +182,8 @@ def _identity_like(claim: Claim, lhs: sp.Expr, rhs: sp.Expr) -> bool:
     identity only when its sentence says so (expanding, an identity, for all ...) and it is polynomial."""
     if claim.relation != "=" or claim.hypothetical or not IDENTITY_CUES.search(claim.context):
         return False
+    if CONDITION_CUES.search(claim.context):
+        return False
     if not (lhs.is_polynomial() and rhs.is_polynomial()):
         return False
     ls, rs = lhs.free_symbols, rhs.free_symbols
@@ -170,6 +192,23 @@ def _identity_like(claim: Claim, lhs: sp.Expr, rhs: sp.Expr) -> bool:
     if lhs.is_Symbol or rhs.is_Symbol or (-lhs).is_Symbol or (-rhs).is_Symbol:
         return False
     return True
+
+
+def _true_with_constants(lhs: sp.Expr, rhs: sp.Expr) -> bool:
+    """Whether the claim holds once i, e and \\pi are read as constants ((1+i)^2 = 2i, e^{i\\pi} = -1)."""
+    subs = {sym: CONSTANTS[sym.name] for sym in lhs.free_symbols | rhs.free_symbols if sym.name in CONSTANTS}
+    if not subs:
+        return False
+    d = (lhs - rhs).subs(subs)
+    try:
+        if sp.count_ops(d) < 150 and sp.expand(d) == 0:
+            return True
+        if d.free_symbols:
+            return False
+        v = sp.N(d, 30)
+        return v.is_number and abs(v) < sp.Float("1e-25")
+    except (TypeError, ValueError, ZeroDivisionError, AttributeError):
+        return True  # could not tell: do not refute
 
 
 def _random_points(symbols: list[sp.Symbol], exponent_symbols: set, rng: random.Random) -> list[dict]:
@@ -250,6 +289,9 @@ def _judge_symbolic(claim: Claim, lhs: sp.Expr, rhs: sp.Expr) -> ClaimResult:
         return ClaimResult(claim, "confirmed", "random-point evaluation",
                            f"both sides agree at {agreed} random integer points")
     if disagreements and mod is None and _identity_like(claim, lhs, rhs):
+        if _true_with_constants(lhs, rhs):
+            return ClaimResult(claim, "unchecked", "simplification",
+                               "true when i, e or \\pi are read as constants (the imaginary unit, Euler's number, pi)")
         point, lv, rv = disagreements[0]
         at = ", ".join(f"{k}={v}" for k, v in sorted(point.items(), key=lambda kv: str(kv[0])))
         how = "simplification leaves a non-zero difference; " if claim.relation == "=" else ""
@@ -259,8 +301,8 @@ def _judge_symbolic(claim: Claim, lhs: sp.Expr, rhs: sp.Expr) -> ClaimResult:
                        "not an identity; it may hold under the proof's hypotheses")
 
 
-def judge(claim: Claim, seconds: float = CLAIM_SECONDS) -> ClaimResult:
-    """The verdict on one claim, within a time limit."""
+def _judge_here(claim: Claim, seconds: float) -> ClaimResult:
+    """The verdict on one claim in this process (its time limit only holds on the main thread)."""
     try:
         with time_limit(seconds):
             lhs, rhs = parse_math(claim.lhs), parse_math(claim.rhs)
@@ -270,30 +312,212 @@ def judge(claim: Claim, seconds: float = CLAIM_SECONDS) -> ClaimResult:
                 result = _judge_symbolic(claim, lhs, rhs)
             else:
                 result = _judge_numeric(claim, lhs, rhs)
+            if result.verdict == "refuted" and claim.relation == "=" and claim.moduli:
+                result = _modulo_stated(result, lhs, rhs)
     except TooLarge as exc:
         return ClaimResult(claim, "unchecked", "", f"too large to check: {exc}")
     except ParseFailure as exc:
         return ClaimResult(claim, "unchecked", "", f"not parsed: {exc}")
     except CheckTimeout:
-        return ClaimResult(claim, "unchecked", "", f"time limit of {seconds}s reached")
+        return ClaimResult(claim, "unchecked", "", f"time limit of {seconds:g}s reached")
     except (TypeError, ValueError, ZeroDivisionError, AttributeError, RecursionError, OverflowError) as exc:
         return ClaimResult(claim, "unchecked", "", f"could not evaluate: {type(exc).__name__}")
     if result.verdict == "refuted" and claim.modular_context and claim.relation != "==mod":
         return ClaimResult(claim, "unchecked", result.method,
                            "false over the integers, but the sentence works modulo something: " + result.evidence)
     if result.verdict == "refuted" and claim.hypothetical:
-        return ClaimResult(claim, "unchecked", result.method,
-                           "false as written, but stated in a hypothetical or contradiction context: " + result.evidence)
+        return ClaimResult(claim, "unchecked", result.method, "false as written, but stated in a hypothetical or "
+                           "contradiction context: " + result.evidence)
     return result
 
 
-def check_text(text: str) -> list[ClaimResult]:
-    return [judge(c) for c in extract_claims(text)]
+def _modulo_stated(result: ClaimResult, lhs: sp.Expr, rhs: sp.Expr) -> ClaimResult:
+    """After "work modulo 7" (earlier in the proof) or "mod p" (earlier in the step), `3 \\cdot 5 = 1` may be a
+    computation of residues. It is left unchecked only when it reads as one: the right side is a reduced residue
+    (|rhs| < 7 and the claim true modulo 7; for a named modulus, rhs is -1, 0 or 1), so a wrong value such as
+    `529 - 456 = 80` is still refuted."""
+    if not (lhs.is_Integer and rhs.is_Integer):
+        return result
+    d, r = int(lhs - rhs), int(rhs)
+    for mod in result.claim.moduli:
+        if mod.isdigit():
+            m = int(mod)
+            if m > 1 and d % m == 0 and abs(r) < m:
+                return ClaimResult(result.claim, "unchecked", result.method,
+                                   f"false over the integers but true modulo {m}, stated earlier: " + result.evidence)
+        elif abs(r) <= 1 and abs(d) > 1:
+            return ClaimResult(result.claim, "unchecked", result.method,
+                               f"false over the integers, but the step works modulo {mod}: " + result.evidence)
+    return result
 
 
-def check_proof(proof: Proof) -> list[StepResult]:
-    """Per-step results for every step of a proof."""
-    return [StepResult(step.index, check_text(step.text)) for step in proof.steps]
+# ---- time limits that hold on any thread: off the main thread a claim is judged in a worker process, killed when
+# it overruns (SIGALRM only reaches the main thread, and a long big-integer operation does not even yield to it)
+
+_worker_lock = threading.Lock()
+_worker: subprocess.Popen | None = None
+WORKER_START_SECONDS = 60.0  # importing sympy in a fresh process; only a hung start waits this long
+WORKER_GRACE = 1.0  # past the claim's own limit (which the worker's alarm enforces) before it is killed
+
+
+def _send(f, obj) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    f.write(struct.pack(">I", len(data)) + data)
+    f.flush()
+
+
+def _read_exact(f, n: int) -> bytes:
+    out = b""
+    while len(out) < n:
+        chunk = f.read(n - len(out))
+        if not chunk:
+            raise EOFError("worker closed its pipe")
+        out += chunk
+    return out
+
+
+def _receive(f):
+    (n,) = struct.unpack(">I", _read_exact(f, 4))
+    return pickle.loads(_read_exact(f, n))  # our own worker's answer, never model text
+
+
+def _function(target: str):
+    """`verifier.module:function` -> the function; only this package's functions run in the worker."""
+    module, _, name = target.partition(":")
+    if not module.startswith("verifier."):
+        raise ValueError(f"not a verifier function: {target}")
+    return getattr(importlib.import_module(module), name)
+
+
+def _worker_main() -> None:
+    """The worker's loop: (function, args) in, ("ok", result) or ("raise", exception) out, on stdin / stdout."""
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing else may write to the answer pipe
+    _send(out, "ready")
+    while True:
+        try:
+            target, args = _receive(inp)
+        except EOFError:
+            return
+        try:
+            answer = ("ok", _function(target)(*args))
+        except Exception as exc:  # noqa: BLE001 - handed back to the caller, who raises it
+            answer = ("raise", exc)
+        except CheckTimeout:
+            answer = ("raise", CheckTimeout())
+        _send(out, answer)
+
+
+def _kill_worker() -> None:
+    global _worker
+    if _worker is not None:
+        try:
+            _worker.kill()
+            _worker.wait(5)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        _worker = None
+
+
+def _wait_readable(f, seconds: float) -> bool:
+    return bool(select.select([f], [], [], max(seconds, 0))[0])
+
+
+def _start_worker() -> subprocess.Popen:
+    root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    proc = subprocess.Popen([sys.executable, "-c", "from verifier.symbolic import _worker_main; _worker_main()"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=root)
+    if not _wait_readable(proc.stdout, WORKER_START_SECONDS) or _receive(proc.stdout) != "ready":
+        proc.kill()
+        raise CheckTimeout()
+    return proc
+
+
+def in_worker(target: str, args: tuple, seconds: float):
+    """`target(*args)` ("verifier.module:function") in the worker process, which is killed after `seconds` (plus a
+    grace): then CheckTimeout. What the function raises is raised here."""
+    global _worker
+    with _worker_lock:
+        try:
+            if _worker is None or _worker.poll() is not None:
+                _worker = _start_worker()
+            _send(_worker.stdin, (target, args))
+            if not _wait_readable(_worker.stdout, seconds + WORKER_GRACE):
+                _kill_worker()
+                raise CheckTimeout()
+            kind, value = _receive(_worker.stdout)
+        except (OSError, EOFError, pickle.PickleError, struct.error, ValueError):
+            _kill_worker()
+            raise CheckTimeout() from None
+    if kind == "raise":
+        raise value
+    return value
+
+
+def call_limited(target: str, args: tuple, seconds: float):
+    """`target(*args)` within `seconds` on any thread: the alarm on the main thread, else the worker process.
+    CheckTimeout when the time is up."""
+    if threading.current_thread() is threading.main_thread():
+        with time_limit(seconds):
+            return _function(target)(*args)
+    return in_worker(target, args, seconds)
+
+
+def judge(claim: Claim, seconds: float = CLAIM_SECONDS) -> ClaimResult:
+    """The verdict on one claim, within a time limit (on any thread)."""
+    if claim.skipped:
+        return ClaimResult(claim, "unchecked", "budget",
+                           f"unchecked (budget): {claim.skipped} formula(s) left unread, the proof's budget of "
+                           f"{PROOF_SECONDS:g}s / {PROOF_CLAIMS} claims was spent")
+    if seconds <= 0:
+        return ClaimResult(claim, "unchecked", "budget",
+                           f"unchecked (budget): the proof's time budget of {PROOF_SECONDS:g}s was spent")
+    if threading.current_thread() is threading.main_thread():
+        return _judge_here(claim, seconds)
+    try:
+        return in_worker("verifier.symbolic:_judge_here", (claim, seconds), seconds)
+    except CheckTimeout:
+        return ClaimResult(claim, "unchecked", "", f"time limit of {seconds:g}s reached")
+
+
+class Budget:
+    """What is left of one proof's budget for the exact checks: seconds and claims."""
+
+    def __init__(self, seconds: float = PROOF_SECONDS, claims: int = PROOF_CLAIMS):
+        self.deadline = time.monotonic() + seconds
+        self.claims = claims
+
+    def seconds_left(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+def check_text(text: str, following: str = "", budget: Budget | None = None,
+               moduli: tuple[str, ...] = ()) -> list[ClaimResult]:
+    budget = budget or Budget()
+    claims = extract_claims(text, following, limit=max(budget.claims, 0), deadline=budget.deadline, moduli=moduli)
+    results = []
+    for c in claims:
+        if not c.skipped:
+            budget.claims -= 1
+        results.append(judge(c, min(CLAIM_SECONDS, budget.seconds_left())))
+    return results
+
+
+def check_proof(proof: Proof, seconds: float = PROOF_SECONDS, max_claims: int = PROOF_CLAIMS) -> list[StepResult]:
+    """Per-step results for every step of a proof, within one budget for the whole proof; numeric moduli stated
+    in a step ("work modulo 7") stay in force for the steps after it."""
+    budget = Budget(seconds, max_claims)
+    out = []
+    moduli: list[str] = []
+    steps = proof.steps
+    for k, step in enumerate(steps):
+        following = proof.text[step.end:step.end + 400] if k + 1 < len(steps) else ""
+        out.append(StepResult(step.index, check_text(step.text, following, budget, tuple(moduli))))
+        for _, mod in stated_moduli(step.text[:20000]):
+            if mod.isdigit() and mod not in moduli and len(moduli) < 20:
+                moduli.append(mod)
+    return out
 
 
 def refutation_issues(proof: Proof, results: list[StepResult]) -> list[Issue]:
@@ -310,3 +534,4 @@ def refutation_issues(proof: Proof, results: list[StepResult]) -> list[Issue]:
                                 description=f"The claim {cr.claim.text} is false ({cr.method}).",
                                 evidence=cr.evidence, confirmed=True))
     return issues
+
