@@ -75,7 +75,8 @@ def read_text(path: Path) -> str:
         raise ProblemError(f"problem file {path} is {size:.0f} MiB, over the 32 MiB limit; split it into smaller "
                            "files (or keep only the problems you need)")
     return read_text_file(path, "problem file", "a text file (.md, .json, .jsonl or .csv)",
-                          missing_hint="check the path, or name a bundled problem as SET/ID (see `proofloop problems list`)",
+                          missing_hint="check the path, or name a bundled problem as SET/ID "
+                                       "(see `proofloop problems list`)",
                           empty_hint="write the problem statement into it")
 
 
@@ -142,7 +143,7 @@ def _unquote(value: str, path: Path, lineno: int) -> str:
         return value[1:-1].replace("''", "'")
     if len(value) >= 2 and value[0] == value[-1] == '"':
         try:
-            return json.loads(value)
+            return str(json.loads(value))
         except json.JSONDecodeError:
             return value[1:-1]
     if value[:1] in ("'", '"'):
@@ -163,7 +164,7 @@ def _json_records(text: str, path: Path) -> list[tuple[int | None, object]]:
 
 
 def _jsonl_records(text: str, path: Path) -> list[tuple[int | None, object]]:
-    records = []
+    records: list[tuple[int | None, object]] = []
     for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
@@ -218,7 +219,7 @@ def problem_from_record(item: dict, where: str = "record", default_id: str | Non
     )
 
 
-def _text(value) -> str | None:
+def _text(value: object) -> str | None:
     """A field's text, with JSON null, the string 'null' (DeepSeekMath-V2's no-answer marker) and '' as None."""
     if value is None:
         return None

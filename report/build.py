@@ -14,9 +14,9 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from ledger.errors import RunError
 from ledger.store import RunStore
 from prover.candidate import Candidate, best as best_candidate
-from ledger.errors import RunError
 from report.grade_view import METRIC_ROWS, fmt as fmt_metric
 from report.markup import Renderer
 from verifier.batch import read_grades, summarize

@@ -169,7 +169,7 @@ def _strip(ans: str) -> str:
     return s.strip().rstrip(".,;").strip()
 
 
-def _split_list(s: str) -> list[str] | None:
+def _split_list(s: str) -> list[str]:
     s = s.strip()
     if s.startswith("\\{") and s.endswith("\\}"):
         s = s[2:-2]

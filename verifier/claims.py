@@ -191,7 +191,7 @@ def _operator_text(m: re.Match) -> str:
     words = re.findall(r"[A-Za-z]+", m.group(1))
     if words and (words[0] in OPERATOR_WORDS or words[-1] in OPERATOR_WORDS) and words[0] != "mod":
         return " \\opaque "
-    return m.group(0)
+    return str(m.group(0))
 
 
 def _formula_claims(formula: str, offset: int, span_end: int, context: str, room: int = 10**9) -> list[Claim]:
@@ -304,7 +304,8 @@ class _Finder:
 
     def __init__(self, text: str, pattern: re.Pattern):
         self.text, self.pattern = text, pattern
-        self.asked, self.found = -1, None  # the last search began at `asked` and found `found` (None: nothing)
+        self.asked: int = -1
+        self.found: re.Match | None = None  # the last search began at `asked` and found `found` (None: nothing)
 
     def find(self, pos: int) -> re.Match | None:
         if self.asked >= 0 and self.asked <= pos and (self.found is None or pos <= self.found.start()):
@@ -323,7 +324,7 @@ def math_spans(text: str) -> list[tuple[int, int, int, int]]:
             finders[key] = _Finder(text, re.compile(pattern))
         return finders[key]
 
-    spans = []
+    spans: list[tuple[int, int, int, int]] = []
     pos = 0
     while True:
         m = _OPENER.search(text, pos)
@@ -365,7 +366,7 @@ def _cut_before(plain: str, start: int) -> bool:
     if c in ",:" and len(stripped) == len(before) and len(stripped) >= 2 and stripped[-2].isdigit():
         return True  # 30,240 (a thousands separator) or 3:2 (a ratio): the number goes on
     w = _WORD_BEFORE.search(stripped)
-    return bool(w) and (w.group(1) in OPERATOR_WORDS or w.group(1).lower() in OPERATOR_WORDS)
+    return w is not None and (w.group(1) in OPERATOR_WORDS or w.group(1).lower() in OPERATOR_WORDS)
 
 
 def _cut_after(plain: str, end: int) -> bool:
@@ -379,12 +380,12 @@ def _cut_after(plain: str, end: int) -> bool:
     if c in ",.:" and len(stripped) >= 2 and stripped[1].isdigit() and len(stripped) == len(after):
         return True  # 30,240 cut after "30", or 3:2 = 6:4 after "6"
     w = _WORD_AFTER.match(after)
-    return bool(w) and w.group(1).lower() in OPERATOR_WORDS - {"of", "by", "from", "per", "digits", "C", "P"}
+    return w is not None and w.group(1).lower() in OPERATOR_WORDS - {"of", "by", "from", "per", "digits", "C", "P"}
 
 
 def _plain_formulas(plain: str) -> list[re.Match]:
     """Plain-text formulas, left to right; a start inside an operator chain is never tried (linear in the text)."""
-    out = []
+    out: list[re.Match] = []
     pos = 0
     while True:
         s = _PLAIN_START.search(plain, pos)

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from problems.problem import Problem
+from verifier.claims import Claim
 from verifier.evidence import exact_evidence
 from verifier.steps import segment
 from verifier.symbolic import check_proof
@@ -87,7 +88,7 @@ def load_prose(path: Path = PROSE) -> list[dict]:
 _INT = re.compile(r"(?<![\w.^_{])\d+(?![\w.])")
 
 
-def _arithmetic(c) -> bool:
+def _arithmetic(c: Claim) -> bool:
     """A computed value: no letters on the left (LaTeX commands aside), an integer on the right."""
     return (c.relation == "=" and re.fullmatch(r"\s*-?\d+\s*", c.rhs) is not None
             and not re.search(r"[A-Za-z]", re.sub(_OPERATOR_COMMANDS, "", c.lhs)) and bool(re.search(r"\d", c.lhs)))
@@ -142,7 +143,8 @@ def measure(data: Path, seed: int = 0) -> dict:
     for split, rows in load_sets(data).items():
         t0 = time.monotonic()
         correct = [r for r in rows if r["correct"]]
-        alarms, wrong_refutations = [], []
+        alarms: list[dict] = []
+        wrong_refutations: list[dict] = []
         claims = {"confirmed": 0, "refuted": 0, "unchecked": 0}
         answer_status: dict[str, dict[str, int]] = {"correct": {}, "other": {}}
         answer_mismatches = []

@@ -23,9 +23,11 @@ import sys
 import threading
 import time
 import zlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 import sympy as sp
 from sympy.core.function import AppliedUndef
@@ -76,7 +78,7 @@ class CheckTimeout(BaseException):  # not Exception: sympy must not swallow it
 
 
 @contextmanager
-def time_limit(seconds: float):
+def time_limit(seconds: float) -> Iterator[None]:
     """Interrupt sympy after `seconds` (main thread on Unix only; elsewhere the size limits must do)."""
     usable = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
     if usable and signal.getitimer(signal.ITIMER_REAL)[0] > 0:
@@ -85,7 +87,7 @@ def time_limit(seconds: float):
         yield
         return
 
-    def handler(signum, frame):
+    def handler(signum: int, frame: object) -> None:
         raise CheckTimeout()
 
     old = signal.signal(signal.SIGALRM, handler)
@@ -206,7 +208,7 @@ def _true_with_constants(lhs: sp.Expr, rhs: sp.Expr) -> bool:
         if d.free_symbols:
             return False
         v = sp.N(d, 30)
-        return v.is_number and abs(v) < sp.Float("1e-25")
+        return bool(v.is_number and abs(v) < sp.Float("1e-25"))
     except (TypeError, ValueError, ZeroDivisionError, AttributeError):
         return True  # could not tell: do not refute
 
@@ -253,7 +255,7 @@ def _judge_symbolic(claim: Claim, lhs: sp.Expr, rhs: sp.Expr) -> ClaimResult:
         if simplified == 0:
             return ClaimResult(claim, "confirmed", "simplification", "the difference of the sides simplifies to 0")
     rng = random.Random(zlib.crc32(claim.text.encode("utf-8")))  # the same points in every run
-    mod = parse_math(claim.modulus) if claim.relation == "==mod" else None
+    mod = parse_math(claim.modulus) if claim.relation == "==mod" and claim.modulus is not None else None
     if mod is not None and not (mod.is_Integer and mod > 0):
         return ClaimResult(claim, "unchecked", "", "modulus is not a fixed positive integer")
     disagreements = []
@@ -355,18 +357,18 @@ def _modulo_stated(result: ClaimResult, lhs: sp.Expr, rhs: sp.Expr) -> ClaimResu
 # it overruns (SIGALRM only reaches the main thread, and a long big-integer operation does not even yield to it)
 
 _worker_lock = threading.Lock()
-_worker: subprocess.Popen | None = None
+_worker: subprocess.Popen[bytes] | None = None
 WORKER_START_SECONDS = 60.0  # importing sympy in a fresh process; only a hung start waits this long
 WORKER_GRACE = 1.0  # past the claim's own limit (which the worker's alarm enforces) before it is killed
 
 
-def _send(f, obj) -> None:
+def _send(f: IO[bytes], obj: object) -> None:
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     f.write(struct.pack(">I", len(data)) + data)
     f.flush()
 
 
-def _read_exact(f, n: int) -> bytes:
+def _read_exact(f: IO[bytes], n: int) -> bytes:
     out = b""
     while len(out) < n:
         chunk = f.read(n - len(out))
@@ -376,17 +378,18 @@ def _read_exact(f, n: int) -> bytes:
     return out
 
 
-def _receive(f):
+def _receive(f: IO[bytes]) -> Any:
     (n,) = struct.unpack(">I", _read_exact(f, 4))
     return pickle.loads(_read_exact(f, n))  # our own worker's answer, never model text
 
 
-def _function(target: str):
+def _function(target: str) -> Callable[..., Any]:
     """`verifier.module:function` -> the function; only this package's functions run in the worker."""
     module, _, name = target.partition(":")
     if not module.startswith("verifier."):
         raise ValueError(f"not a verifier function: {target}")
-    return getattr(importlib.import_module(module), name)
+    function: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    return function
 
 
 def _worker_main() -> None:
@@ -419,22 +422,23 @@ def _kill_worker() -> None:
         _worker = None
 
 
-def _wait_readable(f, seconds: float) -> bool:
+def _wait_readable(f: IO[bytes], seconds: float) -> bool:
     return bool(select.select([f], [], [], max(seconds, 0))[0])
 
 
-def _start_worker() -> subprocess.Popen:
+def _start_worker() -> subprocess.Popen[bytes]:
     root = str(Path(__file__).resolve().parents[1])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
     proc = subprocess.Popen([sys.executable, "-c", "from verifier.symbolic import _worker_main; _worker_main()"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=root)
+    assert proc.stdout is not None  # stdout=PIPE
     if not _wait_readable(proc.stdout, WORKER_START_SECONDS) or _receive(proc.stdout) != "ready":
         proc.kill()
         raise CheckTimeout()
     return proc
 
 
-def in_worker(target: str, args: tuple, seconds: float):
+def in_worker(target: str, args: tuple, seconds: float) -> Any:
     """`target(*args)` ("verifier.module:function") in the worker process, which is killed after `seconds` (plus a
     grace): then CheckTimeout. What the function raises is raised here."""
     global _worker
@@ -442,11 +446,13 @@ def in_worker(target: str, args: tuple, seconds: float):
         try:
             if _worker is None or _worker.poll() is not None:
                 _worker = _start_worker()
-            _send(_worker.stdin, (target, args))
-            if not _wait_readable(_worker.stdout, seconds + WORKER_GRACE):
+            stdin, stdout = _worker.stdin, _worker.stdout
+            assert stdin is not None and stdout is not None  # both PIPE
+            _send(stdin, (target, args))
+            if not _wait_readable(stdout, seconds + WORKER_GRACE):
                 _kill_worker()
                 raise CheckTimeout()
-            kind, value = _receive(_worker.stdout)
+            kind, value = _receive(stdout)
         except (OSError, EOFError, pickle.PickleError, struct.error, ValueError):
             _kill_worker()
             raise CheckTimeout() from None
@@ -455,7 +461,7 @@ def in_worker(target: str, args: tuple, seconds: float):
     return value
 
 
-def call_limited(target: str, args: tuple, seconds: float):
+def call_limited(target: str, args: tuple, seconds: float) -> Any:
     """`target(*args)` within `seconds` on any thread: the alarm on the main thread, else the worker process.
     CheckTimeout when the time is up."""
     if threading.current_thread() is threading.main_thread():
@@ -476,7 +482,8 @@ def judge(claim: Claim, seconds: float = CLAIM_SECONDS) -> ClaimResult:
     if threading.current_thread() is threading.main_thread():
         return _judge_here(claim, seconds)
     try:
-        return in_worker("verifier.symbolic:_judge_here", (claim, seconds), seconds)
+        result: ClaimResult = in_worker("verifier.symbolic:_judge_here", (claim, seconds), seconds)
+        return result
     except CheckTimeout:
         return ClaimResult(claim, "unchecked", "", f"time limit of {seconds:g}s reached")
 

@@ -15,7 +15,8 @@ from model.errors import ModelError
 SEEDED = [SamplingParams(temperature=0.9, top_k=20, seed=10 + i, max_tokens=6, ignore_eos=True) for i in range(4)]
 # values that pass as numbers but would break a draw (logits / 1e-45 overflow to inf, the softmax is NaN): the
 # sampler reads them as greedy
-EXTREME = [SamplingParams(temperature=1e-45, max_tokens=6), SamplingParams(temperature=5e-324, top_p=1e-300, max_tokens=6)]
+EXTREME = [SamplingParams(temperature=1e-45, max_tokens=6),
+           SamplingParams(temperature=5e-324, top_p=1e-300, max_tokens=6)]
 # values that cannot run at all: the request is refused alone
 INVALID = [SamplingParams(temperature=float("nan"), max_tokens=6), SamplingParams(top_p=0.0, max_tokens=6),
            SamplingParams(temperature=-1.0, max_tokens=6)]

@@ -18,10 +18,9 @@ from resume_checks import server_process
 from typer.testing import CliRunner
 
 import cli
-from ledger.store import DB_NAME, RunStore
-from model.backends.backend import Completion, Request, Sampling
 from ledger.errors import RunError
 from ledger.store import DB_NAME, RunStore
+from model.backends.backend import Completion, Request, Sampling
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = 4096

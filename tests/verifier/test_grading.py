@@ -9,13 +9,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "prover"))
 
 from fake_mathematician import DRAFT, PASS, respond  # noqa: E402
+from scripted import ScriptedBackend  # noqa: E402
+
 from ledger.calls import CallRunner, completion_status  # noqa: E402
 from ledger.sampling import CallSampling, stable_seed  # noqa: E402
 from ledger.store import RunStore  # noqa: E402
 from model.backends.backend import Completion  # noqa: E402
 from problems.problem import Problem  # noqa: E402
 from prover.search import PROMPTS as PROVER_PROMPTS  # noqa: E402
-from scripted import ScriptedBackend  # noqa: E402
 from verifier.batch import GradeConfig, GradeRun  # noqa: E402
 from verifier.errors import VerifierError  # noqa: E402
 from verifier.grading import Grader, Subject, grade_proof, verification_status  # noqa: E402

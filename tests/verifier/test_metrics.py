@@ -6,8 +6,21 @@ import pytest
 
 from verifier.errors import VerifierError
 from verifier.metrics import (
-    agreement, all_pass, bias, binary_accuracy, class_points, exact_accuracy, grade_class, kendall_tau_b, mae,
-    normalized_mae, pass_agreement, pearson, points_to_class, rmse, within_one,
+    agreement,
+    all_pass,
+    bias,
+    binary_accuracy,
+    class_points,
+    exact_accuracy,
+    grade_class,
+    kendall_tau_b,
+    mae,
+    normalized_mae,
+    pass_agreement,
+    pearson,
+    points_to_class,
+    rmse,
+    within_one,
 )
 
 # Six GradingBench-style items, worked by hand:

@@ -61,7 +61,8 @@ def test_segment_synthetic():
     _check_partition(PROOF, proof)
     texts = [s.text for s in proof.steps]
     assert texts[0] == "**Answer:** \\(n=1\\)."
-    # the heading opens the step; display math joins its sentence; the lower-case continuation joins too; the rule closes
+    # the heading opens the step; display math joins its sentence; the lower-case continuation joins too;
+    # the rule closes
     assert texts[1].startswith("### 1.") and "4\\cdot2" in texts[1] and texts[1].endswith("---")
     assert texts[2].startswith("### 2. Cases\n1. First item")
     assert texts[3].startswith("2. Second item") and texts[3].endswith("two lines.")

@@ -1,7 +1,6 @@
 import sympy as sp
 from hang_guard import HANG_GUARD, LIMIT_GONE
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from verifier.claims import extract_claims
 from verifier.steps import segment
@@ -23,7 +22,8 @@ def test_extract_chains_and_congruences():
     assert [(c.lhs, c.relation, c.rhs) for c in cs[:3]] == [
         (r"2\cdot1 + 3\cdot2", "=", "2+6"), ("2+6", "=", "8"), ("8", "=", r"4\cdot2")]
     assert cs[3].relation == "==mod" and cs[3].modulus == "8"
-    aligned = extract_claims("\\[\n\\begin{aligned}\nS &= 1+2\\\\\n  &= 3 \\qquad\\text{so}\\quad T = 4\n\\end{aligned}\n\\]")
+    aligned = extract_claims(
+        "\\[\n\\begin{aligned}\nS &= 1+2\\\\\n  &= 3 \\qquad\\text{so}\\quad T = 4\n\\end{aligned}\n\\]")
     assert [(c.lhs, c.rhs) for c in aligned] == [("S", "1+2"), ("1+2", "3"), ("T", "4")]
     assert extract_claims("no math here, just words.") == []
 
