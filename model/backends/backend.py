@@ -13,6 +13,20 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class Structure:
+    """The shape an answer must take (structured outputs).
+
+    `ebnf` is a grammar in GBNF (llama.cpp's EBNF dialect, which xgrammar reads; root rule `root`): a local engine
+    masks every token the grammar does not allow, so the text itself has the shape. `json_schema` (JSON text) is the
+    same shape for servers that only take OpenAI's `response_format`; their answer is then JSON, and whoever declared
+    the shape reads it back. Empty means "not available in that form".
+    """
+    ebnf: str = ""
+    json_schema: str = ""
+    name: str = "answer"
+
+
+@dataclass(frozen=True)
 class Sampling:
     temperature: float = 1.0
     top_p: float = 1.0
@@ -20,6 +34,7 @@ class Sampling:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     top_k: int = 0  # 0 = off
+    structure: Structure | None = None  # None = free text
 
 
 @dataclass(frozen=True)
@@ -28,7 +43,10 @@ class Request:
     sampling: Sampling = field(default_factory=Sampling)
 
     def to_dict(self) -> dict:
-        return {"messages": list(self.messages), "sampling": asdict(self.sampling)}
+        sampling = asdict(self.sampling)
+        if sampling["structure"] is None:
+            del sampling["structure"]  # free text: recorded as before structured outputs existed
+        return {"messages": list(self.messages), "sampling": sampling}
 
 
 @dataclass
