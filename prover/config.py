@@ -55,6 +55,7 @@ class SearchConfig:
     top_p: float = 0.95
     max_tokens: int = 8192  # per call
     seed: int | None = None
+    structured: bool = False  # answers in the built-in templates' shapes (grammar-constrained on a local engine)
     # Budgets: not part of a run's identity, so a resumed run may be given more.
     token_budget: int | None = None  # prompt + completion tokens over the whole run
     time_budget: float | None = None  # seconds of this invocation
@@ -81,4 +82,6 @@ class SearchConfig:
         d = asdict(self)
         d.pop("token_budget")
         d.pop("time_budget")
+        if not self.structured:
+            d.pop("structured")  # free text: the identity runs had before structured outputs existed
         return d

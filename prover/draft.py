@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ledger.calls import completion_status
 from model.backends.backend import Completion
 from verifier.scores import last_score
+from verifier.shapes import answer_text
 
 # Heading lines such as "## Solution", "**Solution:**", "Solution", "### Self-Evaluation".
 _HEADING_OPEN = r"^[ \t]*(?:#{1,6}[ \t]*|\*\*|__)?[ \t]*"  # optional "##" / "**" / "__" before the word
@@ -29,7 +30,7 @@ def parse_draft(completion: Completion) -> Draft:
     a missing self-score marks the draft unparsed but keeps its proof so it can still be verified."""
     if completion.finish_reason == "error":
         return Draft("", None, "", "error")
-    text = completion.text
+    text = answer_text(completion.text)
     evals = list(SELF_EVAL.finditer(text))
     body, evaluation = (text[:evals[-1].start()], text[evals[-1].end():]) if evals else (text, "")
     sols = list(SOLUTION.finditer(body))

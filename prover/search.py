@@ -8,7 +8,7 @@ replays the finished calls from the store and issues only the missing ones.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ledger.calls import Call, CallRunner, OnEvent
@@ -22,6 +22,7 @@ from prover.draft import parse_draft
 from prover.feedback import feedback_for
 from verifier.grading import Grader, Subject
 from verifier.prompts import Templates
+from verifier.shapes import draft_shape
 from verifier.steps import segment
 
 PROMPTS = Path(__file__).parent / "prompts"  # the prover's own templates: generate, refine
@@ -60,13 +61,17 @@ class Search:
         self.calls = CallRunner(backend, store, problem.id, self.on_event)
         self.sampling = CallSampling(config.temperature, config.top_p, config.max_tokens, config.seed)
         # stage events go to whatever on_event is at the time (a live view is attached after construction)
-        self.grader = Grader(self.templates, self.sampling, self.calls, on_event=lambda e: self.on_event(e))
+        self.grader = Grader(self.templates, self.sampling, self.calls, on_event=lambda e: self.on_event(e),
+                             structured=config.structured)
         self.rule = config.accept_rule
         self.started = time.monotonic()
 
     # ---- requests ----
     def _request(self, key: str, template: str, **values: str) -> Request:
-        return self.templates.request(template, self.sampling.for_key(key), **values)
+        sampling = self.sampling.for_key(key)
+        if self.config.structured and self.templates.is_builtin(template):  # a user's template keeps free text
+            sampling = replace(sampling, structure=draft_shape(sampling.max_tokens))
+        return self.templates.request(template, sampling, **values)
 
     # ---- stages ----
     def _draft_stage(self, round_: int, calls: list[Call], parents: list[list[str]]) -> list[Candidate]:

@@ -23,6 +23,7 @@ from verifier.parse import read_issues, usage_of
 from verifier.prompts import Templates
 from verifier.proof import Proof
 from verifier.scores import read_verdict
+from verifier.shapes import answer_text
 from verifier.steps import segment
 from verifier.verification import Issue
 
@@ -37,6 +38,7 @@ class GradeConfig:
     top_p: float = 0.95
     max_tokens: int = 8192
     seed: int | None = None
+    structured: bool = False  # answers in the built-in templates' shapes (grammar-constrained on a local engine)
 
     def __post_init__(self) -> None:
         if self.verifications < 1:
@@ -47,7 +49,10 @@ class GradeConfig:
             raise VerifierError(f"--max-tokens must be at least 1 (got {self.max_tokens})")
 
     def identity(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if not self.structured:
+            del out["structured"]  # free text: the identity runs had before structured outputs existed
+        return out
 
     def sampling(self) -> CallSampling:
         return CallSampling(self.temperature, self.top_p, self.max_tokens, self.seed)
@@ -99,12 +104,13 @@ def parse_grading(completion: Completion, rubric: str, item: GradingItem, proof:
         return Grading(None, None, "error", analysis=completion.error or completion.text, usage=usage_of(completion))
     # only the answer's own verdict counts (never a box quoted from the proof); a grade on the other rubric's
     # scale is rubric_mismatch, not read as something else
-    verdict = read_verdict(completion.text, rubric)
+    text = answer_text(completion.text)
+    verdict = read_verdict(text, rubric)
     status = completion_status(completion, readable=verdict.score is not None, unreadable=verdict.status)
     score = verdict.score if status == "ok" else None
     points = None if score is None else (score / 7 if rubric == "points" else score) * item.max_points
-    issues = read_issues(completion.text, proof)[0] if proof is not None else []
-    return Grading(score, points, status, issues, completion.text, usage_of(completion))
+    issues = read_issues(text, proof)[0] if proof is not None else []
+    return Grading(score, points, status, issues, text, usage_of(completion))
 
 
 @dataclass
@@ -170,7 +176,7 @@ class GradeRun:
             raise VerifierError("nothing to grade: the input holds no proofs")
         self.items, self.config, self.backend, self.store, self.templates = items, config, backend, store, templates
         self.calls = CallRunner(backend, store, "grade", on_event)
-        self.grader = Grader(templates, config.sampling(), self.calls)
+        self.grader = Grader(templates, config.sampling(), self.calls, structured=config.structured)
 
     def run(self) -> list[ItemGrade]:
         if self.store.meta("grade_items") is None:
@@ -191,7 +197,7 @@ class GradeRun:
 def call_status(completion: Completion) -> str:
     """A grading call's status as recorded: error, truncated, unparsed (no verdict on either rubric) or ok.
     (read_grades re-reads each answer with its item's rubric; only `error` makes --resume issue a call again.)"""
-    verdicts = [read_verdict(completion.text, r) for r in ("binary", "points")]
+    verdicts = [read_verdict(answer_text(completion.text), r) for r in ("binary", "points")]
     return completion_status(completion, readable=any(v.score is not None for v in verdicts),
                              unreadable=verdicts[0].status)
 

@@ -7,17 +7,20 @@ verdicts applied. `verify`, the search and batch grading all build their request
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from ledger.calls import Call, CallRunner, OnEvent, completion_status
 from ledger.sampling import CallSampling
-from model.backends.backend import Backend, Completion, Request
+from model.backends.backend import Backend, Completion, Request, Sampling, Structure
 from problems.problem import Problem
 from verifier.evidence import Evidence, exact_evidence
 from verifier.parse import apply_meta, parse_meta, parse_verification
 from verifier.prompts import Templates
 from verifier.proof import Proof
 from verifier.scores import read_verdict
+from verifier.shapes import answer_text, meta_shape, verify_shape
+from verifier.steps import segment
 from verifier.verification import Verification
 
 NONE_GIVEN = "(none given)"
@@ -25,7 +28,7 @@ NONE_GIVEN = "(none given)"
 
 def verification_status(completion: Completion) -> str:
     """A verification's (or a meta-verification's) status: readable when the answer gives its own verdict."""
-    verdict = read_verdict(completion.text, "binary")
+    verdict = read_verdict(answer_text(completion.text), "binary")
     return completion_status(completion, readable=verdict.score is not None, unreadable=verdict.status)
 
 
@@ -46,25 +49,39 @@ class Graded:
 
 class Grader:
     def __init__(self, templates: Templates, sampling: CallSampling, calls: CallRunner,
-                 on_event: OnEvent | None = None):
+                 on_event: OnEvent | None = None, structured: bool = False):
         self.templates = templates
         self.sampling = sampling
         self.calls = calls
         self.on_event = on_event or (lambda e: None)
+        self.structured = structured  # ask for answers in the built-in templates' shapes (verifier/shapes.py)
+
+    def _shaped(self, template: str, sampling: Sampling, shape: Callable[[], Structure]) -> Sampling:
+        """The sampling with the template's answer shape, when structured outputs are on and the template is ours
+        (a user's own template may ask for another form, so its answers stay free text)."""
+        if not self.structured or not self.templates.is_builtin(template):
+            return sampling
+        return replace(sampling, structure=shape())
 
     # ---- requests ----
     def verify_request(self, key: str, problem: Problem, proof_text: str, rubric: str = "binary") -> Request:
         """The verifier's prompt: binary (0 / 0.5 / 1) or points (0-7, with the reference solution and guidelines)."""
         sampling = self.sampling.for_key(key)
-        if rubric == "points":
+        points = rubric == "points"
+        sampling = self._shaped("grade_points" if points else "verify", sampling,
+                                lambda: verify_shape(segment(proof_text), sampling.max_tokens, points))
+        if points:
             return self.templates.request("grade_points", sampling, problem=problem.statement, proof=proof_text,
                                           reference_solution=problem.reference_solution or NONE_GIVEN,
                                           grading_guidelines=problem.grading_guidelines or NONE_GIVEN)
         return self.templates.request("verify", sampling, problem=problem.statement, proof=proof_text)
 
-    def meta_request(self, key: str, problem: Problem, proof_text: str, analysis: str) -> Request:
-        return self.templates.request("meta_verify", self.sampling.for_key(key), problem=problem.statement,
-                                      proof=proof_text, verification=analysis)
+    def meta_request(self, key: str, problem: Problem, proof_text: str, analysis: str, n_issues: int = 0) -> Request:
+        """The meta-verifier's prompt; `n_issues` (the report's issue count) fixes its shape: one verdict each."""
+        sampling = self.sampling.for_key(key)
+        sampling = self._shaped("meta_verify", sampling, lambda: meta_shape(n_issues, sampling.max_tokens))
+        return self.templates.request("meta_verify", sampling, problem=problem.statement, proof=proof_text,
+                                      verification=analysis)
 
     # ---- grading ----
     def grade(self, problem: Problem, subjects: list[Subject], verifications: int, meta: bool,
@@ -92,7 +109,7 @@ class Grader:
         if not targets:
             return
         calls = [Call(f"{s.key}/meta/{j}", "meta", s.candidate_id, s.round,
-                      self.meta_request(f"{s.key}/meta/{j}", problem, s.proof.text, v.analysis))
+                      self.meta_request(f"{s.key}/meta/{j}", problem, s.proof.text, v.analysis, len(v.issues)))
                  for s, j, v in targets]
         self.on_event({"type": "stage", "stage": "meta", "n": len(calls)})
         for (_, _, v), completion in zip(targets, self.calls.run(calls, status_of=verification_status)):

@@ -21,6 +21,7 @@ from ledger.calls import completion_status
 from model.backends.backend import Completion
 from verifier.proof import Proof
 from verifier.scores import read_verdict
+from verifier.shapes import answer_text
 from verifier.steps import anchor
 from verifier.verification import Issue, Verification
 
@@ -268,11 +269,12 @@ def parse_verification(completion: Completion, proof: Proof) -> Verification:
     if completion.finish_reason == "error":
         return Verification(score=None, analysis=completion.error or completion.text, status="error",
                             usage=usage_of(completion))
-    verdict = read_verdict(completion.text, "binary")
+    text = answer_text(completion.text)
+    verdict = read_verdict(text, "binary")
     status = completion_status(completion, readable=verdict.score is not None, unreadable=verdict.status)
-    issues, issues_status = read_issues(completion.text, proof)
+    issues, issues_status = read_issues(text, proof)
     return Verification(score=verdict.score if status == "ok" else None, issues=issues,
-                        analysis=completion.text, status=status, usage=usage_of(completion),
+                        analysis=text, status=status, usage=usage_of(completion),
                         issues_status=issues_status)
 
 
@@ -280,10 +282,11 @@ def parse_meta(completion: Completion) -> tuple[float | None, dict[int, bool], s
     """(rating of the report, {issue number: valid?}, status) from a meta-verifier's answer."""
     if completion.finish_reason == "error":
         return None, {}, "error"
-    verdict = read_verdict(completion.text, "binary")
+    text = answer_text(completion.text)
+    verdict = read_verdict(text, "binary")
     rating = verdict.score
     verdicts: dict[int, bool] = {}
-    for m in META_LINE.finditer(completion.text):
+    for m in META_LINE.finditer(text):
         verdicts.setdefault(int(m.group("n")), m.group("verdict").lower() not in NEGATIVE)
     status = completion_status(completion, readable=rating is not None, unreadable=verdict.status)
     return (rating if completion.finish_reason != "length" else None), verdicts, status

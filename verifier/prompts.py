@@ -43,6 +43,10 @@ class Templates:
                 return builtin / f"{name}.md"
         raise VerifierError(f"no prompt template named {name!r}; expected {name}.md")
 
+    def is_builtin(self, name: str) -> bool:
+        """Whether `name` comes from a package's own folder, not from the user's directory."""
+        return self.path(name).parent in self.builtin_dirs
+
     def text(self, name: str) -> str:
         if name not in self._cache:
             self._cache[name] = self.path(name).read_text(encoding="utf-8")
