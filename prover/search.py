@@ -62,6 +62,7 @@ class Search:
         # stage events go to whatever on_event is at the time (a live view is attached after construction)
         self.grader = Grader(self.templates, self.sampling, self.calls, on_event=lambda e: self.on_event(e))
         self.rule = config.accept_rule
+        self.skipped: list[dict] = []  # rounds not run, and why (shown in the progress and the summary)
         self.started = time.monotonic()
 
     # ---- requests ----
@@ -122,6 +123,9 @@ class Search:
             else:
                 calls, parents = self._refine_calls(round_, pool)
                 if not calls:
+                    reason = "nothing to refine: no verification of any proof was parsed"
+                    self.skipped.append({"round": round_, "reason": reason})
+                    self.on_event({"type": "skipped", "round": round_, "reason": reason})
                     break
             self.on_event({"type": "stage", "stage": "generate" if round_ == 0 else "refine", "round": round_,
                            "n": len(calls)})
@@ -143,7 +147,8 @@ class Search:
         winner = best(pool)
         result = SearchResult(winner, pool, rounds_used, status, time.monotonic() - self.started,
                               self.store.call_stats())
-        self.store.set_meta("result", {"status": status, "rounds_used": rounds_used,
+        result.stats["skipped_rounds"] = list(self.skipped)
+        self.store.set_meta("result", {"status": status, "rounds_used": rounds_used, "skipped": self.skipped,
                                        "best": winner.id if winner else None,
                                        "mean_score": winner.mean_score if winner else None})
         self.store.set_meta("status", "done")
