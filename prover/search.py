@@ -123,7 +123,8 @@ class Search:
             else:
                 calls, parents = self._refine_calls(round_, pool)
                 if not calls:
-                    reason = "nothing to refine: no verification of any proof was parsed"
+                    reason = ("nothing to refine: no verification of the best proofs was parsed and no exact check "
+                              "flagged them")
                     self.skipped.append({"round": round_, "reason": reason})
                     self.on_event({"type": "skipped", "round": round_, "reason": reason})
                     break
