@@ -1,13 +1,19 @@
 """Terminal rendering (rich) of one graded proof: what `proofloop verify` prints without --json."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from verifier.evidence import Evidence
 from verifier.proof import Proof
-from verifier.verification import Verification
+from verifier.verification import Issue, Verification
+
+if TYPE_CHECKING:  # annotations only: the summary reads what the search returned
+    from prover.candidate import Candidate
+    from prover.search import SearchResult
 
 CONFIRMED = {True: "yes", False: "no", None: "-"}
 
@@ -74,21 +80,23 @@ def _bounded(text: str, limit: int) -> str:
     return escape(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
-def _mean(scores: list[float]) -> str:
+def _mean(c: Candidate) -> str:
+    """The mean over the parsed verifications (an unparsed one has no score)."""
+    scores = [v.score for v in c.verifications if v.score is not None]
     return f"{sum(scores) / len(scores):.3g}" if scores else "-"
 
 
-def print_prove_summary(console: Console, problem_id: str, result, run_dir: str, report_path: str | None,
-                        rounds: int) -> None:
+def print_prove_summary(console: Console, problem_id: str, result: SearchResult, run_dir: str,
+                        report_path: str | None, rounds: int) -> None:
     """The best proof's steps with the issues pinned on them, each verification's score and meta verdicts, what the
     refinement changed, the final status and what it means, and where the run and its report are. `result` is the
-    search's SearchResult (duck-typed here: report/ must not need the prover to render)."""
+    search's SearchResult."""
     b = result.best
     by_id = {c.id: c for c in result.candidates}
     if b is not None:
         parsed = [v for v in b.verifications if v.score is not None]
         console.print(f"[bold]best proof {escape(b.id)}[/bold] of {escape(problem_id)}: mean score "
-                      f"{_mean([v.score for v in parsed])} over {len(parsed)} parsed of {len(b.verifications)} "
+                      f"{_mean(b)} over {len(parsed)} parsed of {len(b.verifications)} "
                       "verification(s)")
         for n, v in enumerate(b.verifications, start=1):
             meta = "" if v.meta_score is None else f", meta {v.meta_score:g}"
@@ -97,9 +105,9 @@ def print_prove_summary(console: Console, problem_id: str, result, run_dir: str,
         console.print(steps_table(b))
         for pid in b.parent_ids:
             p = by_id.get(pid)
-            before = _mean([v.score for v in p.verifications if v.score is not None]) if p else "?"
+            before = _mean(p) if p else "?"
             console.print(f"refined: {escape(pid)} -> {escape(b.id)}, score {before} -> "
-                          f"{_mean([v.score for v in parsed])}")
+                          f"{_mean(b)}")
     for s in result.stats.get("skipped_rounds", []):
         console.print(f"[yellow]round {s['round']} skipped[/yellow]: {escape(s['reason'])}")
     meaning = STATUS_MEANING.get(result.status, "").format(rounds=rounds)
@@ -110,11 +118,11 @@ def print_prove_summary(console: Console, problem_id: str, result, run_dir: str,
         console.print(f"report: {escape(report_path)}")
 
 
-def steps_table(c) -> Table:
+def steps_table(c: Candidate) -> Table:
     """One row per step: the issues quoted in it (severity, quote, what is wrong, meta verdict), "no issue" only
     when some verification parsed, else "not verified"."""
     verified = any(v.score is not None for v in c.verifications)
-    pinned: dict[int | None, list] = {}
+    pinned: dict[int | None, list[Issue]] = {}
     for v in c.verifications:
         if v.score is not None:
             for i in v.issues:
@@ -124,7 +132,7 @@ def steps_table(c) -> Table:
     table = Table("step", "text", "issues", show_lines=False)
     steps = c.proof.steps or []
     for s in steps[:60]:
-        table.add_row(str(s.index), _bounded(s.text, 100), _issues_cell(pinned.get(s.index, []), verified))
+        table.add_row(str(s.index), _bounded(s.text, 72), _issues_cell(pinned.get(s.index, []), verified))
     if len(steps) > 60:
         table.add_row("…", f"{len(steps) - 60} more steps", "")
     loose = pinned.get(None, []) + [i for k, v in pinned.items() if k is not None and k not in
@@ -134,7 +142,7 @@ def steps_table(c) -> Table:
     return table
 
 
-def _issues_cell(issues: list, verified: bool) -> str:
+def _issues_cell(issues: list[Issue], verified: bool) -> str:
     if not issues:
         return "no issue" if verified else "[dim]not verified[/dim]"
     lines = []

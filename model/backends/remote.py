@@ -32,9 +32,8 @@ import socket
 import ssl
 import threading
 import time
-from urllib.parse import urlsplit
-
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from model.backends.backend import Completion, OnResult, OnTokens, Request
 from model.errors import ModelError
