@@ -248,6 +248,7 @@ def prove(
     from prover.search import Search, open_run
     from prover.summary import summary
     from report.live import SearchView
+    from report.terminal import print_prove_summary
     from verifier.prompts import Templates
 
     prob = resolve(problem)
@@ -275,12 +276,24 @@ def prove(
         return
     b = result.best
     if b is None:
-        console.print(f"[red]no usable proof[/red] ({result.status}); the run is in {run_dir}")
+        console.print("[red]no usable proof[/red]")
+        print_prove_summary(console, prob.id, result, str(run_dir), write_report(run_dir), rounds)
         raise typer.Exit(1)
     console.print(Panel(Text(b.proof.text), title=Text(f"best proof {b.id} of {prob.id}"), expand=False))
-    console.print(Text(f"mean verification score {b.mean_score if b.mean_score is not None else '-'} over "
-                       f"{len(b.verifications)} verifications ({' '.join(str(s) for s in b.scores)}); "
-                       f"status {result.status}; rounds {result.rounds_used}; run {run_dir}"))
+    print_prove_summary(console, prob.id, result, str(run_dir), write_report(run_dir), rounds)
+
+
+def write_report(run_dir: Path) -> str | None:
+    """RUN/report.html from the run store; None (and a one-line note) when it cannot be written: the run stands."""
+    from report.build import render_run
+
+    target = run_dir / "report.html"
+    try:
+        target.write_text(render_run(run_dir)[0], encoding="utf-8")
+    except Exception as e:  # a report is a view of the run; failing to write it must not fail the proof
+        console.print(f"[yellow]report not written[/yellow]: {escape(f'{type(e).__name__}: {e}'[:200])}")
+        return None
+    return str(target)
 
 
 @app.command()

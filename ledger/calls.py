@@ -3,6 +3,7 @@ in one batch and are committed one by one as they finish. `completion_status` is
 finish reason to a recorded call's status."""
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -68,9 +69,23 @@ class CallRunner:
                 self.on_event({"type": "call_done", "kind": call.kind, "key": call.key, "status": status,
                                "tokens": completion.prompt_tokens + completion.completion_tokens})
 
-            fresh = self.backend.generate([calls[i].request for i in todo], on_result=on_result)
+            def on_tokens(j: int, n: int) -> None:
+                self.on_event({"type": "tokens", "kind": calls[todo[j]].kind, "n": n})
+
+            requests = [calls[i].request for i in todo]
+            if _takes_on_tokens(self.backend):
+                fresh = self.backend.generate(requests, on_result=on_result, on_tokens=on_tokens)
+            else:  # a backend written before on_tokens: progress only when calls finish
+                fresh = self.backend.generate(requests, on_result=on_result)
             for j, (i, completion) in enumerate(zip(todo, fresh)):
                 if j not in recorded:  # a backend that did not report as it went
                     on_result(j, completion)
                 results[i] = completion
         return results  # type: ignore[return-value]
+
+
+def _takes_on_tokens(backend: Backend) -> bool:
+    try:
+        return "on_tokens" in inspect.signature(backend.generate).parameters
+    except (TypeError, ValueError):
+        return False

@@ -64,6 +64,7 @@ class Search:
         self.grader = Grader(self.templates, self.sampling, self.calls, on_event=lambda e: self.on_event(e),
                              structured=config.structured)
         self.rule = config.accept_rule
+        self.skipped: list[dict] = []  # rounds not run, and why (shown in the progress and the summary)
         self.started = time.monotonic()
 
     # ---- requests ----
@@ -127,6 +128,10 @@ class Search:
             else:
                 calls, parents = self._refine_calls(round_, pool)
                 if not calls:
+                    reason = ("nothing to refine: no verification of the best proofs was parsed and no exact check "
+                              "flagged them")
+                    self.skipped.append({"round": round_, "reason": reason})
+                    self.on_event({"type": "skipped", "round": round_, "reason": reason})
                     break
             self.on_event({"type": "stage", "stage": "generate" if round_ == 0 else "refine", "round": round_,
                            "n": len(calls)})
@@ -148,7 +153,8 @@ class Search:
         winner = best(pool)
         result = SearchResult(winner, pool, rounds_used, status, time.monotonic() - self.started,
                               self.store.call_stats())
-        self.store.set_meta("result", {"status": status, "rounds_used": rounds_used,
+        result.stats["skipped_rounds"] = list(self.skipped)
+        self.store.set_meta("result", {"status": status, "rounds_used": rounds_used, "skipped": self.skipped,
                                        "best": winner.id if winner else None,
                                        "mean_score": winner.mean_score if winner else None})
         self.store.set_meta("status", "done")

@@ -77,9 +77,11 @@ def issue_view(issue: Issue, raised_by: list[int], by_label: str) -> dict:
 
 
 def pinned(steps: list[dict], numbered_issues: list[tuple[int, Issue]], by_label: str, renderer: Renderer,
-           proof_text: str, prefix: str, checks: dict[int, list[dict]] | None = None) -> tuple[list[dict], list[dict]]:
+           proof_text: str, prefix: str, checks: dict[int, list[dict]] | None = None,
+           verified: bool = True) -> tuple[list[dict], list[dict]]:
     """Steps rendered with the issues pinned to them (equal issues from several verifications merged), and the
-    issues that name no known step."""
+    issues that name no known step. `verified` False (no verification parsed): a step without issues is "not
+    verified", never "no issue"."""
     merged: dict[tuple, dict] = {}
     for n, issue in numbered_issues:
         key = (issue.step, issue.severity, issue.quote, issue.description, issue.source, issue.confirmed)
@@ -101,7 +103,7 @@ def pinned(steps: list[dict], numbered_issues: list[tuple[int, Issue]], by_label
     rendered = [{"index": s["index"], "anchor": f"{prefix}-step-{s['index']}",
                  "html": Markup(renderer.markdown(s["text"])),
                  "issues": sorted(by_step.get(s["index"], []), key=lambda v: order.get(v["severity"], 3)),
-                 "checks": (checks or {}).get(s["index"], [])}
+                 "checks": (checks or {}).get(s["index"], []), "verified": verified}
                 for s in steps]
     return rendered, loose
 
@@ -203,13 +205,16 @@ def prove_page(store: RunStore, renderer: Renderer, refresh: int | None = None, 
         winner = next((c for c in cands if c.id == result["best"]), None)
     winner = winner or best_candidate(cands)
 
+    def parsed(c: Candidate) -> bool:
+        return any(v.score is not None for v in c.verifications)
+
     def numbered_of(c: Candidate) -> list[tuple[int, Issue]]:
         own = [(n, i) for n, v in enumerate(c.verifications, 1) for i in v.issues]
         return own + [(0, i) for i in c.exact_issues]  # 0: raised by an exact check, not a verification
 
     def view(c: Candidate) -> dict:
         steps, loose = pinned([vars(s) for s in c.proof.steps], numbered_of(c), "verification", renderer,
-                              c.proof.text, f"cand-{anchor(c.id)}", step_checks(c.evidence))
+                              c.proof.text, f"cand-{anchor(c.id)}", step_checks(c.evidence), parsed(c))
         return {"id": c.id, "round": c.round, "parent_ids": c.parent_ids, "mean_score": c.mean_score,
                 "self_score": c.self_score, "scores": c.scores, "status": c.status, "accepted": c.accepted,
                 "steps": steps, "loose": loose}
@@ -220,7 +225,7 @@ def prove_page(store: RunStore, renderer: Renderer, refresh: int | None = None, 
         best_view = dict(next(v for v in views if v["id"] == winner.id))
         best_view["steps"], best_view["loose"] = pinned([vars(s) for s in winner.proof.steps], numbered_of(winner),
                                                         "verification", renderer, winner.proof.text, "final",
-                                                        step_checks(winner.evidence))
+                                                        step_checks(winner.evidence), parsed(winner))
         best_view["verifications"] = [{"score": v.score, "status": v.status, "meta_score": v.meta_score,
                                        "issues": v.issues, "html": Markup(renderer.markdown(v.analysis))}
                                       for v in winner.verifications]
@@ -256,7 +261,8 @@ def grade_page(store: RunStore, renderer: Renderer, refresh: int | None = None, 
         proof = segment(item.proof)
         numbered = [(n, i) for n, gr in enumerate(g.gradings, 1) if gr for i in gr.issues]
         steps, loose = pinned([vars(st) for st in proof.steps], numbered, "grading", renderer, item.proof,
-                              f"item-{anchor(item.id)}")
+                              f"item-{anchor(item.id)}",
+                              verified=any(gr is not None and gr.score is not None for gr in g.gradings))
         diff = g.difference
         points = "-" if g.points is None else f"{g.points:.2f}".rstrip("0").rstrip(".")
         items.append({

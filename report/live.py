@@ -26,6 +26,9 @@ class SearchView:
         self.stage = "starting"
         self.done = self.total = self.tokens = self.reused = 0
         self.errors = 0
+        self.streamed = 0  # tokens seen arriving in this stage's calls (before they finish)
+        self.stage_started = time.monotonic()
+        self.notes: list[str] = []  # what the search said it skipped or stopped on
         self.candidates: dict[str, Candidate] = {}
         self.started = time.monotonic()
         self._lock = threading.Lock()
@@ -47,6 +50,11 @@ class SearchView:
             kind = e["type"]
             if kind == "stage":
                 self.stage = e["stage"] + (f" (round {e['round']})" if "round" in e else "")
+                self.streamed, self.stage_started = 0, time.monotonic()
+            elif kind == "tokens":
+                self.streamed += e["n"]
+            elif kind == "skipped":
+                self.notes.append(f"round {e['round']} skipped: {e['reason']}")
             elif kind == "calls":
                 self.done, self.total, self.reused = e["reused"], e["total"], self.reused + e["reused"]
             elif kind == "call_done":
@@ -58,10 +66,11 @@ class SearchView:
             self._live.update(self._render())
 
     def _render(self) -> Group:
+        now = time.monotonic()
         head = Text.assemble(("proving ", "bold"), (self.problem_id, "bold cyan"),
-                             f"  stage: {self.stage}  calls: {self.done}/{self.total}  tokens: {self.tokens}"
-                             f"  errors: {self.errors}  resumed calls: {self.reused}"
-                             f"  {time.monotonic() - self.started:.0f}s")
+                             f"  {self.stage}: calls {self.done}/{self.total}{self._streaming(now)}"
+                             f"  tokens: {self.tokens}  errors: {self.errors}  resumed calls: {self.reused}"
+                             f"  {now - self.started:.0f}s")
         table = Table(box=None, pad_edge=False)
         for col in ("candidate", "round", "from", "status", "self", "verifications", "mean"):
             table.add_column(col)
@@ -70,4 +79,12 @@ class SearchView:
             mean = _score(None if c.mean_score is None else round(c.mean_score, 3))
             table.add_row(c.id, str(c.round), ",".join(c.parent_ids) or "-", c.status, _score(c.self_score), scores,
                           Text(mean, style="bold green" if c.accepted else ""))
-        return Group(head, table)
+        notes = [Text(n, style="yellow") for n in self.notes[-4:]]
+        return Group(head, *notes, table)
+
+    def _streaming(self, now: float) -> str:
+        """ · 312 tokens · 14 tok/s: the stage's tokens as they arrive, so a long generation shows it is alive."""
+        if not self.streamed:
+            return ""
+        seconds = max(now - self.stage_started, 1e-6)
+        return f" · {self.streamed} tokens · {self.streamed / seconds:.0f} tok/s · {seconds:.0f} s"

@@ -69,6 +69,9 @@ class Completion:
 
 
 OnResult = Callable[[int, Completion], None]
+# on_tokens(index, n_new): n_new more tokens of request `index` arrived (progress only; counts may be approximate
+# for servers that stream several tokens per chunk). Called from any thread, before that request's on_result.
+OnTokens = Callable[[int, int], None]
 
 
 class Backend(Protocol):
@@ -77,6 +80,8 @@ class Backend(Protocol):
         """What the run records as the model, e.g. "local:NAME" (read-only: each backend derives its own)."""
         ...
 
-    def generate(self, requests: list[Request], on_result: OnResult | None = None) -> list[Completion]:
-        """Run all requests; call on_result(index, completion) as each one finishes (from any thread)."""
+    def generate(self, requests: list[Request], on_result: OnResult | None = None, *,
+                 on_tokens: OnTokens | None = None) -> list[Completion]:
+        """Run all requests; call on_result(index, completion) as each one finishes (from any thread), and
+        on_tokens(index, n_new) as tokens arrive, where the backend can tell (optional: callers check for it)."""
         ...

@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from model.backends.backend import Completion, OnResult, Request, Sampling
+from model.backends.backend import Completion, OnResult, OnTokens, Request, Sampling
 from model.engine.sequence import SamplingParams
 from model.errors import ModelError
 
@@ -56,8 +56,10 @@ class LocalBackend:
     def encode(self, request: Request) -> list[int]:
         return self.chat.encode(list(request.messages), thinking=self.thinking)
 
-    def generate(self, requests: list[Request], on_result: OnResult | None = None) -> list[Completion]:
-        """All requests in one engine run; on_result(index, completion) as each finishes, in this thread."""
+    def generate(self, requests: list[Request], on_result: OnResult | None = None, *,
+                 on_tokens: OnTokens | None = None) -> list[Completion]:
+        """All requests in one engine run; on_result(index, completion) as each finishes and on_tokens(index, n)
+        as each request's new tokens arrive, in this thread."""
         start = time.monotonic()
         results: list[Completion | None] = [None] * len(requests)
 
@@ -79,6 +81,8 @@ class LocalBackend:
                                          seconds=time.monotonic() - start))
             if prompts:
                 for event in self.engine.stream(prompts, params, errors="output"):
+                    if on_tokens and event.token_ids:
+                        on_tokens(where[event.index], len(event.token_ids))
                     if event.output is not None:
                         finish(where[event.index], self._completion(event.output, start))
         return results  # type: ignore[return-value]

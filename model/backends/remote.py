@@ -21,6 +21,7 @@ connection dropped) is retried.
 from __future__ import annotations
 
 import email.utils
+import functools
 import http.client
 import json
 import logging
@@ -31,9 +32,10 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from model.backends.backend import Completion, OnResult, Request
+from model.backends.backend import Completion, OnResult, OnTokens, Request
 from model.errors import ModelError
 from model.reasoning import split_reasoning
 
@@ -255,11 +257,14 @@ class RemoteBackend:
 
     # --- generation ---
 
-    def generate(self, requests: list[Request], on_result: OnResult | None = None) -> list[Completion]:
+    def generate(self, requests: list[Request], on_result: OnResult | None = None, *,
+                 on_tokens: OnTokens | None = None) -> list[Completion]:
         """Run all requests, at most `concurrency` at a time; results in request order.
 
         on_result(index, completion) is called once per request as it finishes, from a worker thread. An exception
         raised by on_result stops the batch from starting new calls and is raised here once the calls in flight end.
+        on_tokens(index, n) is called as a streamed answer arrives (one per chunk with text, or the chunk's count
+        when the server says it); a non-streamed answer reports nothing before its on_result.
         """
         if not requests:
             return []
@@ -275,7 +280,8 @@ class RemoteBackend:
                 if i is None:
                     return
                 with self._slots:
-                    completion = self._call(requests[i], abort)
+                    tokens = None if on_tokens is None else functools.partial(on_tokens, i)
+                    completion = self._call(requests[i], abort, tokens)
                 results[i] = completion
                 if on_result is not None:
                     try:
@@ -314,7 +320,8 @@ class RemoteBackend:
             body["stream_options"] = {"include_usage": True}
         return body
 
-    def _call(self, request: Request, abort: threading.Event) -> Completion:
+    def _call(self, request: Request, abort: threading.Event,
+              on_tokens: Callable[[int], None] | None = None) -> Completion:
         """One request with its retries; never raises. seconds covers all attempts and the waits between them."""
         start = time.monotonic()
         attempts, last = 0, "not started"
@@ -323,7 +330,7 @@ class RemoteBackend:
             while True:
                 attempts += 1
                 try:
-                    completion = self._attempt(body)
+                    completion = self._attempt(body, on_tokens)
                     completion.seconds = time.monotonic() - start
                     return completion
                 except _Fail as e:
@@ -348,7 +355,7 @@ class RemoteBackend:
     def _error(message: str, start: float) -> Completion:
         return Completion(text="", finish_reason="error", error=message, seconds=time.monotonic() - start)
 
-    def _attempt(self, body: bytes) -> Completion:
+    def _attempt(self, body: bytes, on_tokens: Callable[[int], None] | None = None) -> Completion:
         url = self.base_url + "/chat/completions"
         try:
             conn = self._connect(self.timeout)
@@ -371,7 +378,7 @@ class RemoteBackend:
                     message += " (set --api-key or PROOFLOOP_API_KEY)"
                 raise _Fail(message)
             if "text/event-stream" in (resp.getheader("Content-Type") or ""):
-                completion = self._read_stream(resp, url)
+                completion = self._read_stream(resp, url, on_tokens)
             else:
                 completion = self._read_json(self._read_capped(resp, url), url)
             if deadline.expired:
@@ -422,7 +429,8 @@ class RemoteBackend:
             raise _Fail(f"{url} returned JSON that is not a chat completion (no choices[0].message)") from None
         return self._completion(content, reasoning, finish, obj.get("usage"))
 
-    def _read_stream(self, resp: http.client.HTTPResponse, url: str) -> Completion:
+    def _read_stream(self, resp: http.client.HTTPResponse, url: str,
+                     on_tokens: Callable[[int], None] | None = None) -> Completion:
         """Server-sent events: `data: {chunk}` lines, events separated by a blank line, ending with `data: [DONE]`."""
         content: list[str] = []
         reasoning: list[str] = []
@@ -448,6 +456,8 @@ class RemoteBackend:
                 delta = choice.get("delta") or {}
                 content.append(delta.get("content") or "")
                 reasoning.append(_reasoning_of(delta))
+                if on_tokens is not None and (content[-1] or reasoning[-1]):
+                    on_tokens(1)  # servers stream about one token per chunk; usage gives the exact count at the end
                 finish = choice.get("finish_reason") or finish
             usage = chunk.get("usage") or usage
             return False

@@ -40,3 +40,18 @@ def test_reasoning_is_split_while_streaming():
     chat.kind = "deepseek_v32"
     v32 = ReasoningSplitter(chat, thinking=True)
     assert v32.feed("hmm</think>yes", final=True) == [("reasoning_content", "hmm"), ("content", "yes")]
+
+
+def test_tokens_are_reported_as_they_arrive_before_each_result(tiny):
+    backend = LocalBackend(Engine(tiny["llama"][0], block_size=4, cache_gb=0.01))
+    greedy = Sampling(temperature=0, max_tokens=8)
+    reqs = [Request(({"role": "user", "content": f"{PROOF} w{50 + i}"},), greedy) for i in range(3)]
+    events: list[tuple] = []
+    out = backend.generate(reqs, on_result=lambda i, c: events.append(("done", i)),
+                           on_tokens=lambda i, n: events.append(("tokens", i, n)))
+    for i, c in enumerate(out):
+        mine = [e for e in events if e[1] == i]
+        assert mine[-1] == ("done", i) and len(mine) > 2  # several token reports, then the result
+        assert sum(e[2] for e in mine[:-1]) == c.completion_tokens
+    first_done = next(k for k, e in enumerate(events) if e[0] == "done")
+    assert {e[1] for e in events[:first_done] if e[0] == "tokens"} == {0, 1, 2}  # all in flight together

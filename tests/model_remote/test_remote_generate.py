@@ -170,3 +170,32 @@ def test_api_key_never_logged(serve, caplog):
 
 def test_empty_batch():
     assert RemoteBackend("http://127.0.0.1:9", "m").generate([]) == []
+
+
+def test_streamed_tokens_are_reported_before_the_call_finishes(serve):
+    # the server sends half its chunks, then stalls until it stops: tokens must show while the call is open
+    server = serve(reply("one two three four five six seven eight"), faults=["stall"], hang_seconds=HANG_GUARD)
+    b = backend(server, stream=True, timeout=HANG_GUARD, retries=0)
+    arrived, tokens, results = threading.Event(), [], []
+
+    def on_tokens(i, n):
+        tokens.append((i, n))
+        arrived.set()
+
+    worker = threading.Thread(target=lambda: results.extend(
+        b.generate([ask("q")], on_result=lambda i, c: results.append(c), on_tokens=on_tokens)))
+    worker.start()
+    assert arrived.wait(HANG_GUARD)
+    assert results == [] and tokens and all(i == 0 for i, _ in tokens)
+    server.stop()  # the stalled answer is dropped: the call ends (as an error) and the thread with it
+    worker.join(HANG_GUARD)
+    assert not worker.is_alive()
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_tokens_count_the_answer(serve, stream):
+    server = serve(reply("one two three four", "a b"))
+    seen = []
+    [c] = backend(server, stream=stream).generate([ask("q")], on_tokens=lambda i, n: seen.append(n))
+    assert c.text == "one two three four"
+    assert sum(seen) == (c.completion_tokens if stream else 0)  # a whole JSON answer has nothing to report early

@@ -153,3 +153,20 @@ def test_unreadable_gradings_still_feed_a_refinement(tmp_path):
     result, backend, _ = run_search(tmp_path, responder=rambling, rounds=2, exact=False)
     assert result.rounds_used == 2 and "did not follow the format" in feedbacks(backend)[0]
     assert "step two seems off" in feedbacks(backend)[0]
+
+
+def test_a_round_with_nothing_to_refine_is_said_not_skipped_silently(tmp_path):
+    def unreadable_grader(request):
+        text = request["messages"][-1]["content"]
+        return "" if text.startswith("You are grading") else respond(request)  # nothing to pass on
+
+    events = []
+    config = SearchConfig(candidates=2, verifications=2, rounds=3, refine_top=1, feedback_per_proof=1)
+    store = RunStore.create(tmp_path / "run", {"search": config.identity()})
+    result = Search(PROBLEM, config, ScriptedBackend(unreadable_grader), store, Templates(),
+                    on_event=events.append).run()
+    skipped = [e for e in events if e["type"] == "skipped"]
+    assert result.status == "exhausted" and [e["round"] for e in skipped] == [result.rounds_used]
+    assert "no verification" in skipped[0]["reason"]
+    assert result.stats["skipped_rounds"] == [{"round": result.rounds_used, "reason": skipped[0]["reason"]}]
+    assert store.meta("result")["skipped"] == result.stats["skipped_rounds"]
