@@ -10,6 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -193,6 +194,17 @@ TemperatureOpt = typer.Option(1.0, "--temperature", help="Sampling temperature o
 TopPOpt = typer.Option(0.95, "--top-p", help="Nucleus sampling of every model call.")
 ConcurrencyOpt = typer.Option(8, "--concurrency", help="Requests in flight to a server.")
 TimeoutOpt = typer.Option(600.0, "--timeout", help="Seconds a server call may take before it is retried.")
+StructuredOpt = typer.Option(None, "--structured/--no-structured",
+                             help="Answers in the templates' shapes (grammar-constrained decoding; a JSON schema to "
+                                  "a server). Default: on for the local engine, off for a server.")
+
+
+def structured_default(structured: bool | None, backend: object) -> bool:
+    """--structured as given, else on for the in-process engine (small models need it to answer in form) and off for
+    servers (a strong model answers in form, and not every server takes a schema)."""
+    if structured is not None:
+        return structured
+    return str(getattr(backend, "name", "")).startswith("local:")
 
 
 def run_directory(run: Path | None, resume: bool, name: str) -> Path:
@@ -234,6 +246,7 @@ def prove(
     concurrency: int = ConcurrencyOpt,
     timeout: float = TimeoutOpt,
     prompts: Path | None = PromptsOpt,
+    structured: bool | None = StructuredOpt,
     run: Path | None = typer.Option(None, "--run", help="Run directory (default: runs/<time>-<problem>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --run; finished calls are not redone."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the live view."),
@@ -259,6 +272,7 @@ def prove(
                           top_p=top_p, max_tokens=max_tokens, seed=seed, token_budget=token_budget,
                           time_budget=time_budget)
     backend = backend_from_flags(endpoint, model, api_key, local, concurrency=concurrency, timeout=timeout)
+    config = replace(config, structured=structured_default(structured, backend))
     store = open_run(run_dir, resume, prob, config, backend, templates)
     try:
         search = Search(prob, config, backend, store, templates)
@@ -310,6 +324,7 @@ def verify(
     temperature: float = TemperatureOpt,
     max_tokens: int = typer.Option(8192, "--max-tokens"),
     prompts: Path | None = PromptsOpt,
+    structured: bool | None = StructuredOpt,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     symbolic: bool = typer.Option(False, "--symbolic", help="Exact checks with sympy: each step's computations "
                                   "and the final answer. Needs no model when no --endpoint/--local is given."),
@@ -341,7 +356,8 @@ def verify(
     if exact is None or endpoint or local:  # exact checks alone need no model
         backend = backend_from_flags(endpoint, model, api_key, local)
         results = grade_proof(backend, prob, proof, verifications, meta, Templates(prompts),
-                              CallSampling(temperature=temperature, max_tokens=max_tokens))
+                              CallSampling(temperature=temperature, max_tokens=max_tokens),
+                              structured=structured_default(structured, backend))
     scores = [v.score for v in results if v.score is not None]
     mean = sum(scores) / len(scores) if scores else None
     if as_json:
@@ -395,6 +411,7 @@ def grade(
     concurrency: int = ConcurrencyOpt,
     timeout: float = TimeoutOpt,
     prompts: Path | None = PromptsOpt,
+    structured: bool | None = StructuredOpt,
     run: Path | None = typer.Option(None, "--run", help="Run directory (default: runs/<time>-grade-<input>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --run; finished gradings are kept."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (n, metrics, items, calls, tokens)."),
@@ -416,6 +433,7 @@ def grade(
                          max_tokens=max_tokens, seed=seed)
     templates = Templates(prompts)
     backend = backend_from_flags(endpoint, model, api_key, local, concurrency=concurrency, timeout=timeout)
+    config = replace(config, structured=structured_default(structured, backend))
     store = open_run(run_dir, resume, input.name, items, config, backend, templates)
     started = time.monotonic()
     try:

@@ -118,7 +118,7 @@ class Grader:
 
 
 def grade_proof(backend: Backend, problem: Problem, proof: Proof, m: int, meta: bool, templates: Templates,
-                sampling: CallSampling) -> list[Verification]:
+                sampling: CallSampling, structured: bool = False) -> list[Verification]:
     """Grading one given proof (`proofloop verify`): M verifications and the meta-verifier, nothing recorded."""
-    grader = Grader(templates, sampling, CallRunner(backend, None, problem.id))
+    grader = Grader(templates, sampling, CallRunner(backend, None, problem.id), structured=structured)
     return grader.grade(problem, [Subject("proof", proof)], m, meta)[0].verifications
