@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from model.engine.block_manager import BlockManager
+from model.engine.grammar import GrammarBook
 from model.engine.model_runner import ModelRunner
 from model.engine.paged_cache import PagedCache, blocks_for_budget
 from model.engine.sampler import sample
@@ -117,6 +118,7 @@ class Engine:
         self.runner = ModelRunner(self.model, self.cache, self.dtype, batch_hint=max_batch, fast=fast)
         self.codec = Tokenizer.optional(self.path)
         self.eos = eos_ids(self.path, self.codec)
+        self.grammars = GrammarBook(self.codec.backend, cfg.vocab_size, sorted(self.eos)) if self.codec else None
         self.prefill_tokens = 0  # tokens that went through the model as prompt (not decode), over the engine's life
 
     @property
@@ -153,6 +155,10 @@ class Engine:
         if len(ids) + 1 > self.capacity:
             raise ModelError(f"the prompt has {len(ids)} tokens but the cache holds {self.capacity}: raise cache_gb")
         seq = Sequence(ids, sampling, index=index)
+        if sampling.grammar or sampling.json_schema:
+            if self.grammars is None:
+                raise ModelError(f"{self.path}: no tokenizer.json, so outputs cannot follow a grammar")
+            seq.matcher = self.grammars.matcher(sampling.grammar, sampling.json_schema)
         self.scheduler.add(seq)
         return seq
 
@@ -193,6 +199,9 @@ class Engine:
 
     def _sample(self, logits: torch.Tensor, seqs: list[Sequence]) -> list[int | Exception]:
         """One token per sequence, or the exception its own sampling raised (that request alone fails)."""
+        for i, seq in enumerate(seqs):
+            if seq.matcher is not None and self.grammars is not None:  # constrained: only allowed tokens remain
+                self.grammars.mask(logits[i], seq.matcher)
         if all(s.sampling.temperature == 0 for s in seqs):  # greedy draws nothing, so a retry below is exact
             try:
                 return list(sample(logits, seqs))
@@ -212,6 +221,8 @@ class Engine:
         return seq, "", []
 
     def _append(self, seq: Sequence, token: int) -> tuple[Sequence, str, list[int]]:
+        if seq.matcher is not None and not seq.matcher.accept_token(token):
+            return self._fail(seq, ModelError(f"token {token} is not allowed by the request's grammar"))
         seq.tokens.append(token)
         s = seq.sampling
         delta = self.codec.delta(seq) if self.codec else ""

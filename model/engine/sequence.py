@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 import torch
 
@@ -28,6 +29,8 @@ class SamplingParams:
     stop: tuple[str, ...] = ()
     stop_token_ids: tuple[int, ...] = ()
     ignore_eos: bool = False
+    grammar: str = ""  # GBNF the output must follow (structured outputs); "" = free text
+    json_schema: str = ""  # or a JSON schema it must follow, when no grammar is given
 
     def check(self) -> None:
         """ModelError naming the first invalid value."""
@@ -71,6 +74,7 @@ class Sequence:
     error: str | None = None  # why, when finish_reason is "error"
     text: str = ""  # detokenized output so far (cut at a stop string when one appears)
     generator: torch.Generator | None = None
+    matcher: Any = None  # the grammar matcher of a constrained request (model/engine/grammar.py)
     # incremental detokenization: the text of tokens[prefix_offset:read_offset] is already in `text`
     prefix_offset: int = 0
     read_offset: int = 0
