@@ -39,9 +39,9 @@ def choice(options: tuple[str, ...]) -> str:
     return "(" + " | ".join(literal(o) for o in options) + ")"
 
 
-def free(max_chars: int, min_chars: int = 1, one_line: bool = False) -> str:
+def free(max_chars: int, min_chars: int = 1, one_line: bool = False, also_not: str = "") -> str:
     """Free text without '#' (no new heading can start inside a section), bounded in length."""
-    chars = r'[^#\n]' if one_line else r'[^#]'
+    chars = "[^" + also_not + "#" + (r"\n" if one_line else "") + "]"
     return f"{chars}{{{min_chars},{max(min_chars, max_chars)}}}"
 
 
@@ -78,7 +78,7 @@ def verify_shape(proof: Proof, max_tokens: int, points: bool = False) -> Structu
     issue_room = room * 45 // 100  # all issue lines together
     n_issues = max(1, min(MAX_ISSUES, issue_room // (QUOTE_CHARS + 60)))
     quotes = proof_sentences(proof)
-    quote = choice(tuple(quotes)) if quotes else free(QUOTE_CHARS, 3, one_line=True).replace("[^#\\n]", '[^"#\\n]')
+    quote = choice(tuple(quotes)) if quotes else free(QUOTE_CHARS, 3, one_line=True, also_not='"')
     scores, closing, last = (POINTS, "\n## Points\n", "Points: \\boxed{") if points else \
         (SCORES, "\n## Score\n", "Final score: \\boxed{")
     rules = [
