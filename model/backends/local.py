@@ -16,11 +16,12 @@ from model.engine.sequence import SamplingParams
 from model.errors import ModelError
 
 
-def demo_checkpoint() -> Path:
-    """The embedded demo model (SmolLM2-135M-Instruct), converted from its GGUF once and cached."""
-    from model.gguf_import import convert, demo_gguf
+def demo_checkpoint(name: str | None = None) -> Path:
+    """An embedded model (`demo` or None: the default one), fetched and converted from its GGUF once, cached."""
+    from model.embedded import embedded_gguf
+    from model.gguf_import import convert
 
-    return convert(demo_gguf())
+    return convert(embedded_gguf(name))
 
 
 def sampling_params(s: Sampling, stop_token_ids: tuple[int, ...] = ()) -> SamplingParams:

