@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console, JustifyMethod
@@ -25,6 +25,9 @@ from model.errors import ModelError
 from problems.errors import ProblemError
 from prover.errors import ProverError
 from verifier.errors import VerifierError
+
+if TYPE_CHECKING:  # annotations only: the commands import their packages when they run
+    from ledger.store import RunStore
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 problems_app = typer.Typer(help="List and show bundled problem sets.", no_args_is_help=True)
@@ -207,6 +210,47 @@ def structured_default(structured: bool | None, backend: object) -> bool:
     return str(getattr(backend, "name", "")).startswith("local:")
 
 
+def resume_command(ctx: typer.Context, run_dir: Path) -> str:
+    """The command line that continues this run: the command's arguments and the options given on the command line
+    (not those from the environment, which a resume in the same shell sees again), then --run RUN --resume."""
+    import shlex
+
+    words, options = ["proofloop", ctx.info_name or "prove"], []
+    for param in ctx.command.params:
+        name = param.name or ""
+        source = ctx.get_parameter_source(name)
+        if name in ("run", "resume") or source is None or source.name != "COMMANDLINE":
+            continue
+        value = ctx.params[name]
+        if param.param_type_name == "argument":
+            words.append(str(value))
+            continue
+        flag = max(param.opts, key=len)  # --candidates, not -n
+        if getattr(param, "is_flag", False):
+            options.append(flag if value else param.secondary_opts[0] if param.secondary_opts else "")
+        elif name == "api_key":  # a secret is never printed
+            options += [flag, "KEY"]
+        else:
+            options += [flag, str(value)]
+    return shlex.join(words + [o for o in options if o] + ["--run", str(run_dir), "--resume"])
+
+
+def stop_interrupted(ctx: typer.Context, store: RunStore, run_dir: Path) -> NoReturn:
+    """Ctrl-C: the run is marked interrupted (its calls so far stay recorded), and how to continue it goes to
+    stderr; exit code 130, the shell's for SIGINT."""
+    from ledger.store import INTERRUPTED
+
+    store.set_meta("status", INTERRUPTED)
+    calls = sum(n for by in store.call_stats()["calls"].values() for n in by.values())
+    command = resume_command(ctx, run_dir)
+    err_console.print(f"interrupted: the run is kept in {escape(str(run_dir))} ({calls} calls recorded); "
+                      "continue it with:", highlight=False, soft_wrap=True)
+    err_console.print(f"  {escape(command)}", highlight=False, soft_wrap=True)
+    if "--api-key KEY" in command:
+        err_console.print("  (KEY: the API key you gave; it is not printed)", highlight=False, soft_wrap=True)
+    raise typer.Exit(130)
+
+
 def run_directory(run: Path | None, resume: bool, name: str) -> Path:
     """--run, or with no --run a new directory runs/<time>-<name>; --resume needs the directory named."""
     import re
@@ -221,6 +265,7 @@ def run_directory(run: Path | None, resume: bool, name: str) -> Path:
 @app.command()
 @user_errors
 def prove(
+    ctx: typer.Context,
     problem: str = typer.Argument(...,
                                   help="SET/ID of a bundled problem (e.g. imo2025/1), a problem file, or FILE#ID."),
     endpoint: str | None = EndpointOpt,
@@ -283,6 +328,8 @@ def prove(
                 search.on_event = search.calls.on_event = view.event
                 result = search.run()
         out = summary(prob, result, str(run_dir))
+    except KeyboardInterrupt:
+        stop_interrupted(ctx, store, run_dir)
     finally:
         store.close()
     if as_json:
@@ -393,6 +440,7 @@ def export(run: Path = typer.Argument(..., help="A run directory."),
 @app.command()
 @user_errors
 def grade(
+    ctx: typer.Context,
     input: Path = typer.Argument(..., help="GradingBench CSV, DeepSeekMath-V2 outputs JSONL, IMO-ProofBench CSV "
                                            "(with --proofs), or JSONL of {problem, proof, human_points?, ...}."),
     endpoint: str | None = EndpointOpt,
@@ -446,6 +494,8 @@ def grade(
                 grader.run()
         _, grades = read_grades(store)
         out = summarize(grades, store.call_stats(), str(run_dir), time.monotonic() - started)
+    except KeyboardInterrupt:
+        stop_interrupted(ctx, store, run_dir)
     finally:
         store.close()
     if as_json:
