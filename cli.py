@@ -1,7 +1,8 @@
 """proofloop: prove competition problems, grade proofs, and run the local engine, from the terminal.
 
 Thin by design: each command turns flags into a config, makes one call into a package, and renders the result
-(rich for people, --json for scripts). Errors from the packages become one red line and exit code 2.
+(rich for people, --json for scripts). Errors from the packages become one red line and exit code 2; a verdict
+(no proof accepted, a refuted step) is exit code 1.
 """
 from __future__ import annotations
 
@@ -296,7 +297,11 @@ def prove(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --run; finished calls are not redone."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the live view."),
 ) -> None:
-    """Prove a problem: draft, verify, meta-verify and refine, and print the best proof with its score."""
+    """Prove a problem: draft, verify, meta-verify and refine, and print the best proof with its score.
+
+    Exit status: 0 when a proof was accepted, 1 when none was (the best one is still printed), 2 on an error,
+    130 when interrupted (Ctrl-C; the run can be resumed).
+    """
     from rich.panel import Panel
     from rich.text import Text
 
@@ -334,14 +339,15 @@ def prove(
         store.close()
     if as_json:
         print_json(out)
-        return
-    b = result.best
-    if b is None:
-        console.print("[red]no usable proof[/red]")
+    else:
+        b = result.best
+        if b is None:
+            console.print("[red]no usable proof[/red]")
+        else:
+            console.print(Panel(Text(b.proof.text), title=Text(f"best proof {b.id} of {prob.id}"), expand=False))
         print_prove_summary(console, prob.id, result, str(run_dir), write_report(run_dir), rounds)
-        raise typer.Exit(1)
-    console.print(Panel(Text(b.proof.text), title=Text(f"best proof {b.id} of {prob.id}"), expand=False))
-    print_prove_summary(console, prob.id, result, str(run_dir), write_report(run_dir), rounds)
+    if result.status != "accepted":
+        raise typer.Exit(1)  # the verdict, for scripts: no proof was accepted
 
 
 def write_report(run_dir: Path) -> str | None:
@@ -379,7 +385,11 @@ def verify(
     lean_project: Path | None = typer.Option(None, "--lean-project", help="A Lake project (e.g. with Mathlib) "
                                                 "to run `lake env lean` in; implies --lean."),
 ) -> None:
-    """Grade one given proof: score, and issues pinned to step numbers."""
+    """Grade one given proof: score, and issues pinned to step numbers.
+
+    Exit status: 1 when an exact check refutes the proof (a refuted step or a wrong final answer with --symbolic,
+    a Lean error with --lean), else 0 (model scores do not change it); 2 on an error.
+    """
     from ledger.sampling import CallSampling
     from model.backends.choose import backend_from_flags
     from problems.sets import resolve
@@ -413,8 +423,10 @@ def verify(
                     "steps": [vars(s) for s in proof.steps],
                     "verifications": [v.to_dict() for v in results],
                     "exact": exact.to_dict() if exact is not None else None})
-        return
-    print_verification(console, prob.id, proof, results, exact)
+    else:
+        print_verification(console, prob.id, proof, results, exact)
+    if exact is not None and exact.issues:
+        raise typer.Exit(1)  # the verdict, for scripts: an exact check refutes the proof
 
 
 @app.command()
