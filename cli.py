@@ -23,6 +23,7 @@ from bench.cli import bench_commands
 from kernels.errors import KernelError
 from ledger.errors import RunError
 from model.errors import ModelError
+from model.threads import check_threads
 from problems.errors import ProblemError
 from prover.errors import ProverError
 from verifier.errors import VerifierError
@@ -72,6 +73,10 @@ app.add_typer(bench_commands(user_errors, print_json), name="bench")
 
 # ---- commands are added below, one function each ----
 
+# The local engine's CPU threads, on every command that can run it (model/threads.py says why the default).
+ThreadsOpt = typer.Option(None, "--threads", help="CPU threads of the local engine (default: the cores this process "
+                          "may use less those other work keeps busy, from the load average; OMP_NUM_THREADS when set).")
+
 
 @model_app.command("serve")
 @user_errors
@@ -86,12 +91,15 @@ def model_serve(path: str = typer.Argument(..., help="A checkpoint directory, or
                 name: str | None = typer.Option(None, "--name", help="Model name served (default: the "
                                                    "checkpoint directory's name)."),
                 allow_host: list[str] = typer.Option([], "--allow-host", help="A Host name to answer besides "
-                                                     "loopback and --host (repeatable; '*': any).")) -> None:
+                                                     "loopback and --host (repeatable; '*': any)."),
+                threads: int | None = ThreadsOpt) -> None:
     """Serve a checkpoint over an OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models)."""
     from model.backends.local import demo_checkpoint
     from model.engine.engine import Engine, default_device
     from model.serve.server import EngineServer
+    from model.threads import use_threads
 
+    use_threads(threads)
     checkpoint = demo_checkpoint() if path == "demo" else Path(path)
     with console.status(f"loading {escape(str(checkpoint))}"):
         engine = Engine(checkpoint, device=device or default_device(), dtype=dtype, max_batch=max_batch,
@@ -293,6 +301,7 @@ def prove(
     timeout: float = TimeoutOpt,
     prompts: Path | None = PromptsOpt,
     structured: bool | None = StructuredOpt,
+    threads: int | None = ThreadsOpt,
     run: Path | None = typer.Option(None, "--run", help="Run directory (default: runs/<time>-<problem>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --run; finished calls are not redone."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the live view."),
@@ -314,6 +323,7 @@ def prove(
     from report.terminal import print_prove_summary
     from verifier.prompts import Templates
 
+    check_threads(threads)
     prob = resolve(problem)
     run_dir = run_directory(run, resume, prob.id)
     templates = Templates(prompts)
@@ -321,7 +331,8 @@ def prove(
                           feedback_per_proof=feedback, accept=accept, meta=meta, exact=exact, temperature=temperature,
                           top_p=top_p, max_tokens=max_tokens, seed=seed, token_budget=token_budget,
                           time_budget=time_budget)
-    backend = backend_from_flags(endpoint, model, api_key, local, concurrency=concurrency, timeout=timeout)
+    backend = backend_from_flags(endpoint, model, api_key, local, concurrency=concurrency, timeout=timeout,
+                                 threads=threads)
     config = replace(config, structured=structured_default(structured, backend))
     store = open_run(run_dir, resume, prob, config, backend, templates)
     try:
@@ -378,6 +389,7 @@ def verify(
     max_tokens: int = typer.Option(8192, "--max-tokens"),
     prompts: Path | None = PromptsOpt,
     structured: bool | None = StructuredOpt,
+    threads: int | None = ThreadsOpt,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     symbolic: bool = typer.Option(False, "--symbolic", help="Exact checks with sympy: each step's computations "
                                   "and the final answer. Needs no model when no --endpoint/--local is given."),
@@ -399,6 +411,7 @@ def verify(
     from verifier.proof_file import read_proof
     from verifier.steps import segment
 
+    check_threads(threads)
     prob = resolve(problem)
     proof = segment(read_proof(proof_file))
     if verifications < 1:
@@ -411,7 +424,7 @@ def verify(
                                lean=lean or lean_project is not None, lean_project=lean_project)
     results = []
     if exact is None or endpoint or local:  # exact checks alone need no model
-        backend = backend_from_flags(endpoint, model, api_key, local)
+        backend = backend_from_flags(endpoint, model, api_key, local, threads=threads)
         results = grade_proof(backend, prob, proof, verifications, meta, Templates(prompts),
                               CallSampling(temperature=temperature, max_tokens=max_tokens),
                               structured=structured_default(structured, backend))
@@ -472,6 +485,7 @@ def grade(
     timeout: float = TimeoutOpt,
     prompts: Path | None = PromptsOpt,
     structured: bool | None = StructuredOpt,
+    threads: int | None = ThreadsOpt,
     run: Path | None = typer.Option(None, "--run", help="Run directory (default: runs/<time>-grade-<input>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --run; finished gradings are kept."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (n, metrics, items, calls, tokens)."),
@@ -487,12 +501,14 @@ def grade(
 
     if limit is not None and limit < 1:
         raise VerifierError(f"--limit must be at least 1 (got {limit})")
+    check_threads(threads)
     items = read_grading_input(input, proofs)[:limit]
     run_dir = run_directory(run, resume, f"grade-{input.stem}")
     config = GradeConfig(verifications=verifications, rubric=rubric, temperature=temperature, top_p=top_p,
                          max_tokens=max_tokens, seed=seed)
     templates = Templates(prompts)
-    backend = backend_from_flags(endpoint, model, api_key, local, concurrency=concurrency, timeout=timeout)
+    backend = backend_from_flags(endpoint, model, api_key, local, concurrency=concurrency, timeout=timeout,
+                                 threads=threads)
     config = replace(config, structured=structured_default(structured, backend))
     store = open_run(run_dir, resume, input.name, items, config, backend, templates)
     started = time.monotonic()
