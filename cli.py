@@ -108,6 +108,7 @@ def model_serve(path: str = typer.Argument(..., help="A checkpoint directory, or
         server = EngineServer(engine, host=host, port=port, model_name=name, allow_hosts=tuple(allow_host))
     except OSError as e:
         raise ModelError(f"cannot listen on {host}:{port} ({e.strerror or e}); pick another --port") from None
+    console.print(f"engine: {escape(engine.describe())}", highlight=False)
     console.print(f"serving [bold]{escape(server.model_name)}[/bold] at {server.base_url} "
                   f"({engine.capacity:,} cached tokens, {engine.dtype}); Ctrl-C stops")
     try:
@@ -209,6 +210,14 @@ TimeoutOpt = typer.Option(600.0, "--timeout", help="Seconds a server call may ta
 StructuredOpt = typer.Option(None, "--structured/--no-structured",
                              help="Answers in the templates' shapes (grammar-constrained decoding; a JSON schema to "
                                   "a server). Default: on for the local engine, off for a server.")
+
+
+def say_engine(backend: object) -> None:
+    """The local engine's start line on stderr (stdout stays the result's): the model, device and the decode
+    kernels that run. Nothing for a server."""
+    engine = getattr(backend, "engine", None)
+    if engine is not None:
+        err_console.print(f"local engine: {escape(engine.describe())}", highlight=False, soft_wrap=True)
 
 
 def structured_default(structured: bool | None, backend: object) -> bool:
@@ -333,6 +342,7 @@ def prove(
                           time_budget=time_budget)
     backend = backend_from_flags(endpoint, model, api_key, local, concurrency=concurrency, timeout=timeout,
                                  threads=threads)
+    say_engine(backend)
     config = replace(config, structured=structured_default(structured, backend))
     store = open_run(run_dir, resume, prob, config, backend, templates)
     try:
@@ -425,6 +435,7 @@ def verify(
     results = []
     if exact is None or endpoint or local:  # exact checks alone need no model
         backend = backend_from_flags(endpoint, model, api_key, local, threads=threads)
+        say_engine(backend)
         results = grade_proof(backend, prob, proof, verifications, meta, Templates(prompts),
                               CallSampling(temperature=temperature, max_tokens=max_tokens),
                               structured=structured_default(structured, backend))
@@ -509,6 +520,7 @@ def grade(
     templates = Templates(prompts)
     backend = backend_from_flags(endpoint, model, api_key, local, concurrency=concurrency, timeout=timeout,
                                  threads=threads)
+    say_engine(backend)
     config = replace(config, structured=structured_default(structured, backend))
     store = open_run(run_dir, resume, input.name, items, config, backend, templates)
     started = time.monotonic()

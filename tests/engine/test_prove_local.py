@@ -25,6 +25,7 @@ def test_prove_on_the_local_engine_and_resume(tiny, tmp_path):
     first = prove(*flags)
     assert first.returncode == 1, first.stderr  # no proof accepted: the tiny model writes none
     out = json.loads(first.stdout)
+    assert "local engine: " in first.stderr and "CPU decode: " in first.stderr  # the kernels that run, said once
     calls = out["calls"]
     assert sum(calls["generate"].values()) == 2 and sum(calls["verify"].values()) >= 6
     # the tiny model ignores the format: every answer is kept and counted, none dropped
