@@ -1,7 +1,8 @@
 """proofloop: prove competition problems, grade proofs, and run the local engine, from the terminal.
 
 Thin by design: each command turns flags into a config, makes one call into a package, and renders the result
-(rich for people, --json for scripts). Errors from the packages become one red line and exit code 2.
+(rich for people, --json for scripts). Errors from the packages become one red line and exit code 2; a verdict
+(no proof accepted, a refuted step) is exit code 1.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console, JustifyMethod
@@ -22,9 +23,13 @@ from bench.cli import bench_commands
 from kernels.errors import KernelError
 from ledger.errors import RunError
 from model.errors import ModelError
+from model.threads import check_threads
 from problems.errors import ProblemError
 from prover.errors import ProverError
 from verifier.errors import VerifierError
+
+if TYPE_CHECKING:  # annotations only: the commands import their packages when they run
+    from ledger.store import RunStore
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 problems_app = typer.Typer(help="List and show bundled problem sets.", no_args_is_help=True)
@@ -68,6 +73,10 @@ app.add_typer(bench_commands(user_errors, print_json), name="bench")
 
 # ---- commands are added below, one function each ----
 
+# The local engine's CPU threads, on every command that can run it (model/threads.py says why the default).
+ThreadsOpt = typer.Option(None, "--threads", help="CPU threads of the local engine (default: the cores this process "
+                          "may use less those other work keeps busy, from the load average; OMP_NUM_THREADS when set).")
+
 
 @model_app.command("serve")
 @user_errors
@@ -82,13 +91,16 @@ def model_serve(path: str = typer.Argument(..., help="A checkpoint directory, or
                 name: str | None = typer.Option(None, "--name", help="Model name served (default: the "
                                                    "checkpoint directory's name)."),
                 allow_host: list[str] = typer.Option([], "--allow-host", help="A Host name to answer besides "
-                                                     "loopback and --host (repeatable; '*': any).")) -> None:
+                                                     "loopback and --host (repeatable; '*': any)."),
+                threads: int | None = ThreadsOpt) -> None:
     """Serve a checkpoint over an OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models)."""
     from model.backends.local import demo_checkpoint
     from model.embedded import EMBEDDED
     from model.engine.engine import Engine, default_device
     from model.serve.server import EngineServer
+    from model.threads import use_threads
 
+    use_threads(threads)
     checkpoint = demo_checkpoint(path) if path == "demo" or path in EMBEDDED else Path(path)
     with console.status(f"loading {escape(str(checkpoint))}"):
         engine = Engine(checkpoint, device=device or default_device(), dtype=dtype, max_batch=max_batch,
@@ -97,6 +109,7 @@ def model_serve(path: str = typer.Argument(..., help="A checkpoint directory, or
         server = EngineServer(engine, host=host, port=port, model_name=name, allow_hosts=tuple(allow_host))
     except OSError as e:
         raise ModelError(f"cannot listen on {host}:{port} ({e.strerror or e}); pick another --port") from None
+    console.print(f"engine: {escape(engine.describe())}", highlight=False)
     console.print(f"serving [bold]{escape(server.model_name)}[/bold] at {server.base_url} "
                   f"({engine.capacity:,} cached tokens, {engine.dtype}); Ctrl-C stops")
     try:
@@ -201,12 +214,61 @@ StructuredOpt = typer.Option(None, "--structured/--no-structured",
                                   "a server). Default: on for the local engine, off for a server.")
 
 
+def say_engine(backend: object) -> None:
+    """The local engine's start line on stderr (stdout stays the result's): the model, device and the decode
+    kernels that run. Nothing for a server."""
+    engine = getattr(backend, "engine", None)
+    if engine is not None:
+        err_console.print(f"local engine: {escape(engine.describe())}", highlight=False, soft_wrap=True)
+
+
 def structured_default(structured: bool | None, backend: object) -> bool:
     """--structured as given, else on for the in-process engine (small models need it to answer in form) and off for
     servers (a strong model answers in form, and not every server takes a schema)."""
     if structured is not None:
         return structured
     return str(getattr(backend, "name", "")).startswith("local:")
+
+
+def resume_command(ctx: typer.Context, run_dir: Path) -> str:
+    """The command line that continues this run: the command's arguments and the options given on the command line
+    (not those from the environment, which a resume in the same shell sees again), then --run RUN --resume."""
+    import shlex
+
+    words, options = ["proofloop", ctx.info_name or "prove"], []
+    for param in ctx.command.params:
+        name = param.name or ""
+        source = ctx.get_parameter_source(name)
+        if name in ("run", "resume") or source is None or source.name != "COMMANDLINE":
+            continue
+        value = ctx.params[name]
+        if param.param_type_name == "argument":
+            words.append(str(value))
+            continue
+        flag = max(param.opts, key=len)  # --candidates, not -n
+        if getattr(param, "is_flag", False):
+            options.append(flag if value else param.secondary_opts[0] if param.secondary_opts else "")
+        elif name == "api_key":  # a secret is never printed
+            options += [flag, "KEY"]
+        else:
+            options += [flag, str(value)]
+    return shlex.join(words + [o for o in options if o] + ["--run", str(run_dir), "--resume"])
+
+
+def stop_interrupted(ctx: typer.Context, store: RunStore, run_dir: Path) -> NoReturn:
+    """Ctrl-C: the run is marked interrupted (its calls so far stay recorded), and how to continue it goes to
+    stderr; exit code 130, the shell's for SIGINT."""
+    from ledger.store import INTERRUPTED
+
+    store.set_meta("status", INTERRUPTED)
+    calls = sum(n for by in store.call_stats()["calls"].values() for n in by.values())
+    command = resume_command(ctx, run_dir)
+    err_console.print(f"interrupted: the run is kept in {escape(str(run_dir))} ({calls} calls recorded); "
+                      "continue it with:", highlight=False, soft_wrap=True)
+    err_console.print(f"  {escape(command)}", highlight=False, soft_wrap=True)
+    if "--api-key KEY" in command:
+        err_console.print("  (KEY: the API key you gave; it is not printed)", highlight=False, soft_wrap=True)
+    raise typer.Exit(130)
 
 
 def run_directory(run: Path | None, resume: bool, name: str) -> Path:
@@ -223,6 +285,7 @@ def run_directory(run: Path | None, resume: bool, name: str) -> Path:
 @app.command()
 @user_errors
 def prove(
+    ctx: typer.Context,
     problem: str = typer.Argument(...,
                                   help="SET/ID of a bundled problem (e.g. imo2025/1), a problem file, or FILE#ID."),
     endpoint: str | None = EndpointOpt,
@@ -249,11 +312,16 @@ def prove(
     timeout: float = TimeoutOpt,
     prompts: Path | None = PromptsOpt,
     structured: bool | None = StructuredOpt,
+    threads: int | None = ThreadsOpt,
     run: Path | None = typer.Option(None, "--run", help="Run directory (default: runs/<time>-<problem>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --run; finished calls are not redone."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the live view."),
 ) -> None:
-    """Prove a problem: draft, verify, meta-verify and refine, and print the best proof with its score."""
+    """Prove a problem: draft, verify, meta-verify and refine, and print the best proof with its score.
+
+    Exit status: 0 when a proof was accepted, 1 when none was (the best one is still printed), 2 on an error,
+    130 when interrupted (Ctrl-C; the run can be resumed).
+    """
     from rich.panel import Panel
     from rich.text import Text
 
@@ -266,6 +334,7 @@ def prove(
     from report.terminal import print_prove_summary
     from verifier.prompts import Templates
 
+    check_threads(threads)
     prob = resolve(problem)
     run_dir = run_directory(run, resume, prob.id)
     templates = Templates(prompts)
@@ -273,7 +342,9 @@ def prove(
                           feedback_per_proof=feedback, accept=accept, meta=meta, exact=exact, temperature=temperature,
                           top_p=top_p, max_tokens=max_tokens, seed=seed, token_budget=token_budget,
                           time_budget=time_budget)
-    backend = backend_from_flags(endpoint, model, api_key, local, concurrency=concurrency, timeout=timeout)
+    backend = backend_from_flags(endpoint, model, api_key, local, concurrency=concurrency, timeout=timeout,
+                                 threads=threads)
+    say_engine(backend)
     config = replace(config, structured=structured_default(structured, backend))
     store = open_run(run_dir, resume, prob, config, backend, templates)
     try:
@@ -285,18 +356,21 @@ def prove(
                 search.on_event = search.calls.on_event = view.event
                 result = search.run()
         out = summary(prob, result, str(run_dir))
+    except KeyboardInterrupt:
+        stop_interrupted(ctx, store, run_dir)
     finally:
         store.close()
     if as_json:
         print_json(out)
-        return
-    b = result.best
-    if b is None:
-        console.print("[red]no usable proof[/red]")
+    else:
+        b = result.best
+        if b is None:
+            console.print("[red]no usable proof[/red]")
+        else:
+            console.print(Panel(Text(b.proof.text), title=Text(f"best proof {b.id} of {prob.id}"), expand=False))
         print_prove_summary(console, prob.id, result, str(run_dir), write_report(run_dir), rounds)
-        raise typer.Exit(1)
-    console.print(Panel(Text(b.proof.text), title=Text(f"best proof {b.id} of {prob.id}"), expand=False))
-    print_prove_summary(console, prob.id, result, str(run_dir), write_report(run_dir), rounds)
+    if result.status != "accepted":
+        raise typer.Exit(1)  # the verdict, for scripts: no proof was accepted
 
 
 def write_report(run_dir: Path) -> str | None:
@@ -327,6 +401,7 @@ def verify(
     max_tokens: int = typer.Option(8192, "--max-tokens"),
     prompts: Path | None = PromptsOpt,
     structured: bool | None = StructuredOpt,
+    threads: int | None = ThreadsOpt,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     symbolic: bool = typer.Option(False, "--symbolic", help="Exact checks with sympy: each step's computations "
                                   "and the final answer. Needs no model when no --endpoint/--local is given."),
@@ -334,7 +409,11 @@ def verify(
     lean_project: Path | None = typer.Option(None, "--lean-project", help="A Lake project (e.g. with Mathlib) "
                                                 "to run `lake env lean` in; implies --lean."),
 ) -> None:
-    """Grade one given proof: score, and issues pinned to step numbers."""
+    """Grade one given proof: score, and issues pinned to step numbers.
+
+    Exit status: 1 when an exact check refutes the proof (a refuted step or a wrong final answer with --symbolic,
+    a Lean error with --lean), else 0 (model scores do not change it); 2 on an error.
+    """
     from ledger.sampling import CallSampling
     from model.backends.choose import backend_from_flags
     from problems.sets import resolve
@@ -344,6 +423,7 @@ def verify(
     from verifier.proof_file import read_proof
     from verifier.steps import segment
 
+    check_threads(threads)
     prob = resolve(problem)
     proof = segment(read_proof(proof_file))
     if verifications < 1:
@@ -356,7 +436,8 @@ def verify(
                                lean=lean or lean_project is not None, lean_project=lean_project)
     results = []
     if exact is None or endpoint or local:  # exact checks alone need no model
-        backend = backend_from_flags(endpoint, model, api_key, local)
+        backend = backend_from_flags(endpoint, model, api_key, local, threads=threads)
+        say_engine(backend)
         results = grade_proof(backend, prob, proof, verifications, meta, Templates(prompts),
                               CallSampling(temperature=temperature, max_tokens=max_tokens),
                               structured=structured_default(structured, backend))
@@ -368,8 +449,10 @@ def verify(
                     "steps": [vars(s) for s in proof.steps],
                     "verifications": [v.to_dict() for v in results],
                     "exact": exact.to_dict() if exact is not None else None})
-        return
-    print_verification(console, prob.id, proof, results, exact)
+    else:
+        print_verification(console, prob.id, proof, results, exact)
+    if exact is not None and exact.issues:
+        raise typer.Exit(1)  # the verdict, for scripts: an exact check refutes the proof
 
 
 @app.command()
@@ -395,6 +478,7 @@ def export(run: Path = typer.Argument(..., help="A run directory."),
 @app.command()
 @user_errors
 def grade(
+    ctx: typer.Context,
     input: Path = typer.Argument(..., help="GradingBench CSV, DeepSeekMath-V2 outputs JSONL, IMO-ProofBench CSV "
                                            "(with --proofs), or JSONL of {problem, proof, human_points?, ...}."),
     endpoint: str | None = EndpointOpt,
@@ -414,6 +498,7 @@ def grade(
     timeout: float = TimeoutOpt,
     prompts: Path | None = PromptsOpt,
     structured: bool | None = StructuredOpt,
+    threads: int | None = ThreadsOpt,
     run: Path | None = typer.Option(None, "--run", help="Run directory (default: runs/<time>-grade-<input>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --run; finished gradings are kept."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (n, metrics, items, calls, tokens)."),
@@ -429,12 +514,15 @@ def grade(
 
     if limit is not None and limit < 1:
         raise VerifierError(f"--limit must be at least 1 (got {limit})")
+    check_threads(threads)
     items = read_grading_input(input, proofs)[:limit]
     run_dir = run_directory(run, resume, f"grade-{input.stem}")
     config = GradeConfig(verifications=verifications, rubric=rubric, temperature=temperature, top_p=top_p,
                          max_tokens=max_tokens, seed=seed)
     templates = Templates(prompts)
-    backend = backend_from_flags(endpoint, model, api_key, local, concurrency=concurrency, timeout=timeout)
+    backend = backend_from_flags(endpoint, model, api_key, local, concurrency=concurrency, timeout=timeout,
+                                 threads=threads)
+    say_engine(backend)
     config = replace(config, structured=structured_default(structured, backend))
     store = open_run(run_dir, resume, input.name, items, config, backend, templates)
     started = time.monotonic()
@@ -448,6 +536,8 @@ def grade(
                 grader.run()
         _, grades = read_grades(store)
         out = summarize(grades, store.call_stats(), str(run_dir), time.monotonic() - started)
+    except KeyboardInterrupt:
+        stop_interrupted(ctx, store, run_dir)
     finally:
         store.close()
     if as_json:

@@ -29,6 +29,11 @@ DB_NAME = "run.sqlite"
 LOCK_NAME = "run.lock"
 SCHEMA_VERSION = 1
 
+# A run's status (meta "status"): running while a process works on it (or until one killed with SIGKILL is resumed),
+# done when it finished, interrupted when Ctrl-C stopped it (--resume continues it). Reports of a run refresh
+# themselves only while it is running.
+RUNNING, DONE, INTERRUPTED = "running", "done", "interrupted"
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS calls (
@@ -90,7 +95,7 @@ class RunStore:
             store._put("schema_version", SCHEMA_VERSION)
             store._put("config", config)
             store._put("created_at", time.time())
-            store._put("status", "running")
+            store._put("status", RUNNING)
         return store
 
     @classmethod

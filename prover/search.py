@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ledger.calls import Call, CallRunner, OnEvent
 from ledger.sampling import CallSampling
-from ledger.store import RunStore
+from ledger.store import DONE, RUNNING, RunStore
 from model.backends.backend import Backend, Request
 from problems.problem import Problem
 from prover.candidate import Candidate, best, ranked
@@ -116,6 +116,7 @@ class Search:
         cfg = self.config
         pool: list[Candidate] = []
         status, rounds_used, failed_rounds = "exhausted", 0, 0
+        self.store.set_meta("status", RUNNING)  # again on --resume of an interrupted run
         for round_ in range(cfg.rounds):
             if self._out_of_budget():
                 status = "budget"
@@ -157,7 +158,7 @@ class Search:
         self.store.set_meta("result", {"status": status, "rounds_used": rounds_used, "skipped": self.skipped,
                                        "best": winner.id if winner else None,
                                        "mean_score": winner.mean_score if winner else None})
-        self.store.set_meta("status", "done")
+        self.store.set_meta("status", DONE)
         self.on_event({"type": "done", "result": result})
         return result
 

@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from ledger.errors import RunError
-from ledger.store import RunStore
+from ledger.store import RUNNING, RunStore
 from prover.candidate import Candidate, best as best_candidate
 from report.grade_view import METRIC_ROWS, fmt as fmt_metric
 from report.markup import Renderer
@@ -301,7 +301,7 @@ def render_run(run_dir: str | Path, refresh: int | None = None, crumbs: Crumbs =
     store = RunStore.open(run_dir)
     try:
         renderer = Renderer()
-        live = refresh if store.meta("status") == "running" else None
+        live = refresh if store.meta("status") == RUNNING else None
         kind = run_kind(store)
         if kind == "grade":
             text = grade_page(store, renderer, live, crumbs)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.errors import RunError
-from ledger.store import DB_NAME, RunStore
+from ledger.store import DB_NAME, RUNNING, RunStore
 from model.http_guard import Deadline, GuardedServerMixin, RequestRefused, allowed_hosts, check_host
 from report.build import SCRIPT_HASH, page, render_run
 from report.markup import Renderer
@@ -84,7 +84,7 @@ class Runs:
             except RunError as e:
                 row["status"] = f"unreadable: {e}"
             rows.append(row)
-        running = any(r["status"] == "running" for r in rows)
+        running = any(r["status"] == RUNNING for r in rows)
         return page("index.html.j2", Renderer(), "proofloop runs", self.refresh if running else None, runs=rows)
 
 

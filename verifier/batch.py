@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ledger.calls import Call, CallRunner, OnEvent, completion_status
 from ledger.sampling import CallSampling
-from ledger.store import RunStore
+from ledger.store import DONE, RUNNING, RunStore
 from model.backends.backend import Backend, Completion
 from verifier import metrics
 from verifier.errors import VerifierError
@@ -181,7 +181,7 @@ class GradeRun:
     def run(self) -> list[ItemGrade]:
         if self.store.meta("grade_items") is None:
             self.store.set_meta("grade_items", [i.to_dict() for i in self.items])
-        self.store.set_meta("status", "running")
+        self.store.set_meta("status", RUNNING)
         calls = []
         for item in self.items:
             rubric = rubric_of(item, self.config.rubric)
@@ -190,7 +190,7 @@ class GradeRun:
                 calls.append(Call(key, "grade", item.id, None,
                                   self.grader.verify_request(key, item.problem, item.proof, rubric), item.problem.id))
         self.calls.run(calls, status_of=call_status)
-        self.store.set_meta("status", "done")
+        self.store.set_meta("status", DONE)
         return read_grades(self.store)[1]
 
 

@@ -38,6 +38,19 @@ def kernel():
     return mod.panel_linear
 
 
+def why_unavailable() -> str | None:
+    """Why kernel() is None, in words for the engine's start line; None when the kernel is there."""
+    import os
+
+    mod = build.module()
+    if mod is None:
+        off = os.environ.get("PROOFLOOP_NATIVE", "1") == "0"
+        return "PROOFLOOP_NATIVE=0" if off else "the C++ CPU kernels did not build"
+    if not mod.panel_gemm_supported():
+        return "this CPU has no AVX-512"
+    return None
+
+
 def reference(x: torch.Tensor, panels: torch.Tensor, n: int) -> torch.Tensor:
     """What the kernel computes, in torch: the test oracle."""
     p, k, nb = panels.shape

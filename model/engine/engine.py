@@ -121,6 +121,11 @@ class Engine:
         self.grammars = GrammarBook(self.codec.backend, cfg.vocab_size, sorted(self.eos)) if self.codec else None
         self.prefill_tokens = 0  # tokens that went through the model as prompt (not decode), over the engine's life
 
+    def describe(self) -> str:
+        """One line for a command's start: the checkpoint, device, dtype and the decode kernels that run."""
+        return (f"{self.path.name} on {self.device} ({str(self.dtype).removeprefix('torch.')}); "
+                f"{self.runner.decode_path()}")
+
     @property
     def capacity(self) -> int:
         """Token slots in the cache."""

@@ -20,7 +20,9 @@ class ModelRunner:
                  fast: bool = True):
         self.model, self.cache = model, cache
         self.device = next(model.parameters()).device
+        self.dtype, self.packed = dtype, False  # packed: the float32 linears are packed for the CPU GEMMs
         self.fast = self._speed_up(dtype, batch_hint) if fast else None  # a FastGQA over the same model, or None
+        self.fast_paths = fast
         self.is_mla = model.config.attention_kind != "gqa"
 
     def _speed_up(self, dtype: torch.dtype, batch_hint: int):
@@ -28,10 +30,33 @@ class ModelRunner:
         from model.layers.fast_gqa import FastGQA
 
         pack = self.device.type == "cpu" and dtype == torch.float32 and available()
+        self.packed = pack
         fast_gqa = FastGQA(self.model, batch_hint=batch_hint, pack=pack) if FastGQA.supports(self.model) else None
         if pack:
             pack_linears(self.model, batch_hint=batch_hint, skip=fast_gqa.replaced if fast_gqa else set())
         return fast_gqa
+
+    def decode_path(self) -> str:
+        """The decode GEMM and attention that run, in words: the engine's start line says it, so a slow run shows
+        whether the fast CPU kernels are in use."""
+        if self.device.type != "cpu":
+            from kernels.ops import current_backend
+
+            kernels = "PyTorch reference kernels" if current_backend() == "torch" else "Triton kernels"
+            return f"decode on {self.device}: torch GEMMs and {kernels}"
+        from kernels.cpu.gemm import why_unavailable
+
+        if self.packed:
+            why = why_unavailable()
+            gemm = "AVX-512 panel GEMM" if why is None else f"oneDNN packed GEMM (not the AVX-512 panel GEMM: {why})"
+        else:
+            why = ("fast paths off" if not self.fast_paths else
+                   "oneDNN is missing from this torch" if self.dtype == torch.float32 else
+                   f"{str(self.dtype).removeprefix('torch.')} weights; the packed GEMMs are float32")
+            gemm = f"plain torch GEMM ({why})"
+        attention = "C++ paged attention" if self.fast is not None and self.fast.ops is not None else "torch attention"
+        threads = torch.get_num_threads()
+        return f"CPU decode: {gemm}, {attention}; {threads} thread{'s' * (threads != 1)}"
 
     @torch.inference_mode()
     def forward(self, chunks: list[tuple[Sequence, int]]) -> torch.Tensor:
