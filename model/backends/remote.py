@@ -58,6 +58,16 @@ class _Retry(Exception):
 class _Fail(Exception):
     """A failure that another attempt would repeat; the message becomes the completion's error."""
 
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status  # the HTTP status, when the server answered with one
+
+
+# How a request's answer shape (Sampling.structure) is sent: OpenAI's response_format with the JSON schema (the
+# answer is then JSON, which verifier.shapes.answer_text reads), or the grammar itself in vLLM's or SGLang's field.
+STRUCTURED_FIELDS = ("response_format", "vllm", "sglang")
+REFUSED = (400, 422)  # a server that does not take the field answers one of these: the request goes again without it
+
 
 # --- pure helpers -------------------------------------------------------------------------------------------------
 
@@ -172,8 +182,13 @@ class RemoteBackend:
 
     def __init__(self, endpoint: str, model: str | None, api_key: str | None = None, concurrency: int = 8,
                  timeout: float = 600, connect_timeout: float = 10, retries: int = 5, backoff: float = 1.0,
-                 stream: bool = True):
+                 stream: bool = True, structured_field: str = "response_format"):
         self.base_url = normalise_endpoint(endpoint)
+        if structured_field not in STRUCTURED_FIELDS:
+            raise ModelError(f"structured field {structured_field!r} is not one of {', '.join(STRUCTURED_FIELDS)} "
+                             "(PROOFLOOP_STRUCTURED_FIELD)")
+        self.structured_field = structured_field
+        self.shapes_refused = False  # set once the server refuses a shape: later requests go as free text
         parts = urlsplit(self.base_url)
         self._https = parts.scheme == "https"
         assert parts.hostname, "normalise_endpoint returns only URLs with a host"
@@ -198,6 +213,7 @@ class RemoteBackend:
         endpoint = endpoint or env.get("PROOFLOOP_ENDPOINT") or env.get("OPENAI_BASE_URL")
         if not endpoint:
             raise ModelError(NO_ENDPOINT)
+        options.setdefault("structured_field", env.get("PROOFLOOP_STRUCTURED_FIELD") or "response_format")
         backend = cls(endpoint, model or env.get("PROOFLOOP_MODEL"),
                       api_key or env.get("PROOFLOOP_API_KEY") or env.get("OPENAI_API_KEY"), **options)
         backend._resolve_model()
@@ -318,7 +334,26 @@ class RemoteBackend:
         if self.stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
+        if s.structure is not None and not self.shapes_refused:
+            body.update(self._shape_fields(s.structure))
         return body
+
+    def _shape_fields(self, shape) -> dict:
+        if self.structured_field == "vllm":
+            return {"structured_outputs": {"grammar": shape.ebnf}}
+        if self.structured_field == "sglang":
+            return {"ebnf": shape.ebnf}
+        return {"response_format": {"type": "json_schema", "json_schema": {
+            "name": shape.name or "answer", "schema": json.loads(shape.json_schema), "strict": True}}}
+
+    def _refuse_shapes(self, why: str) -> None:
+        """The server does not take the answer shape: say so once, then send every request as free text."""
+        with self._model_lock:
+            if self.shapes_refused:
+                return
+            self.shapes_refused = True
+        log.warning("%s refused the answer shape (%s field): %s; sending free text from now on (answers are read as "
+                    "free text)", self.base_url, self.structured_field, why)
 
     def _call(self, request: Request, abort: threading.Event,
               on_tokens: Callable[[int], None] | None = None) -> Completion:
@@ -326,6 +361,7 @@ class RemoteBackend:
         start = time.monotonic()
         attempts, last = 0, "not started"
         try:
+            shaped = request.sampling.structure is not None and not self.shapes_refused
             body = json.dumps(self.payload(request)).encode()
             while True:
                 attempts += 1
@@ -334,7 +370,11 @@ class RemoteBackend:
                     completion.seconds = time.monotonic() - start
                     return completion
                 except _Fail as e:
-                    return self._error(str(e), start)
+                    if not (shaped and e.status in REFUSED):
+                        return self._error(str(e), start)
+                    self._refuse_shapes(str(e))  # not a failed call: the same request again, as free text
+                    shaped, attempts = False, attempts - 1
+                    body = json.dumps(self.payload(request)).encode()
                 except _Retry as e:
                     last = str(e)
                     if attempts > self.retries or abort.is_set():
@@ -376,7 +416,7 @@ class RemoteBackend:
                     raise _Retry(message, parse_retry_after(resp.getheader("Retry-After")))
                 if resp.status in (401, 403):
                     message += " (set --api-key or PROOFLOOP_API_KEY)"
-                raise _Fail(message)
+                raise _Fail(message, resp.status)
             if "text/event-stream" in (resp.getheader("Content-Type") or ""):
                 completion = self._read_stream(resp, url, on_tokens)
             else:

@@ -91,6 +91,10 @@ def eos_ids(path: Path, codec: Tokenizer | None) -> set[int]:
     return ids
 
 
+class UnwritableShape(ModelError):
+    """The request's grammar or schema allows no token at some point: the request's fault, not the engine's."""
+
+
 class Engine:
     def __init__(self, path: str | Path, device: str | None = None, dtype: torch.dtype | str | None = None,
                  max_batch: int = 16, cache_gb: float = 1.0, block_size: int = 16, chunk_tokens: int = 512,
@@ -204,16 +208,24 @@ class Engine:
 
     def _sample(self, logits: torch.Tensor, seqs: list[Sequence]) -> list[int | Exception]:
         """One token per sequence, or the exception its own sampling raised (that request alone fails)."""
+        dead: dict[int, Exception] = {}
         for i, seq in enumerate(seqs):
             if seq.matcher is not None and self.grammars is not None:  # constrained: only allowed tokens remain
                 self.grammars.mask(logits[i], seq.matcher)
-        if all(s.sampling.temperature == 0 for s in seqs):  # greedy draws nothing, so a retry below is exact
+                if bool(torch.isneginf(logits[i]).all()):  # a dead end: the vocabulary cannot spell the shape
+                    dead[i] = UnwritableShape(f"the answer shape allows no token of this model's vocabulary after "
+                                         f"{len(seq.output)} tokens: the grammar or schema cannot be written with "
+                                         "this tokenizer")
+        if not dead and all(s.sampling.temperature == 0 for s in seqs):  # greedy draws nothing: a retry is exact
             try:
                 return list(sample(logits, seqs))
             except Exception:
                 pass
         out: list[int | Exception] = []
         for i, seq in enumerate(seqs):  # one by one, so a failing row leaves the others' draws as they would be
+            if i in dead:
+                out.append(dead[i])
+                continue
             try:
                 out.append(sample(logits[i:i + 1], [seq])[0])
             except Exception as e:
@@ -222,6 +234,7 @@ class Engine:
 
     def _fail(self, seq: Sequence, error: Exception) -> tuple[Sequence, str, list[int]]:
         seq.finish_reason, seq.error = "error", f"sampling failed: {type(error).__name__}: {error}"
+        seq.request_fault = isinstance(error, UnwritableShape)
         self.scheduler.finish(seq)
         return seq, "", []
 

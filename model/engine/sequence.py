@@ -72,6 +72,7 @@ class Sequence:
     ready_blocks: int = 0  # leading blocks of block_table known to be computed
     finish_reason: str | None = None  # stop | length | abort | error
     error: str | None = None  # why, when finish_reason is "error"
+    request_fault: bool = False  # the error is the request's own (an answer shape the vocabulary cannot spell)
     text: str = ""  # detokenized output so far (cut at a stop string when one appears)
     generator: torch.Generator | None = None
     matcher: Any = None  # the grammar matcher of a constrained request (model/engine/grammar.py)

@@ -5,6 +5,7 @@ Every check raises ModelError with the field's name, which the server turns into
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from model.engine.sequence import SamplingParams
 from model.errors import ModelError
@@ -38,9 +39,46 @@ def sampling_from_body(body: dict, stop_token_ids: tuple[int, ...] = ()) -> Samp
         top_k=0 if body.get("top_k") == -1 else _number(body, "top_k", 0, integer=True),  # -1: off, as in vLLM
         max_tokens=_number({"max_tokens": max_tokens}, "max_tokens", 256, integer=True),
         seed=_number(body, "seed", None, integer=True),
-        stop=stop, stop_token_ids=stop_token_ids)
+        stop=stop, stop_token_ids=stop_token_ids, **answer_shape(body))
     params.check()
     return params
+
+
+MAX_SHAPE_CHARS = 256 << 10  # a grammar or schema longer than this costs more to compile than any answer is worth
+
+
+def answer_shape(body: dict) -> dict:
+    """{grammar: EBNF} or {json_schema: JSON text} from OpenAI's `response_format`, vLLM's `structured_outputs`
+    (grammar or json) or SGLang's `ebnf`; {} for free text. The engine compiles it (a bad one: that request's 400)."""
+    shape: dict = {}
+    rf = body.get("response_format")
+    if rf is not None:
+        kind = rf.get("type") if isinstance(rf, dict) else None
+        if kind == "json_schema" and isinstance(rf.get("json_schema"), dict) and \
+                isinstance(rf["json_schema"].get("schema"), dict):
+            shape["json_schema"] = json.dumps(rf["json_schema"]["schema"])
+        elif kind == "json_object":
+            shape["json_schema"] = json.dumps({"type": "object"})
+        elif kind != "text":
+            raise ModelError("response_format must be {type: text}, {type: json_object} or "
+                             "{type: json_schema, json_schema: {name, schema: {...}}}")
+    so = body.get("structured_outputs")
+    if so is not None:
+        if not isinstance(so, dict) or not ({"grammar", "json"} & set(so)):
+            raise ModelError("structured_outputs must be an object with a grammar (EBNF text) or json (a schema)")
+        if "grammar" in so:
+            shape["grammar"] = so["grammar"]
+        else:
+            shape["json_schema"] = so["json"] if isinstance(so["json"], str) else json.dumps(so["json"])
+    if body.get("ebnf") is not None:
+        shape["grammar"] = body["ebnf"]
+    if len(shape) > 1:
+        raise ModelError("give one answer shape: response_format, structured_outputs or ebnf, not several")
+    for key, value in shape.items():
+        if not isinstance(value, str) or not value.strip() or len(value) > MAX_SHAPE_CHARS:
+            raise ModelError(f"the answer shape ({key}) must be non-empty text of at most {MAX_SHAPE_CHARS} "
+                             "characters")
+    return shape
 
 
 MAX_CHOICES = 64

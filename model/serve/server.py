@@ -302,7 +302,10 @@ class Handler(BaseHTTPRequestHandler):
             return
         failed = next((seq for seq in seqs if seq.finish_reason == "error"), None)
         if failed is not None:  # this request alone; the engine serves the others
-            self._error(500, f"the engine failed on this request: {failed.error}", "server_error")
+            if failed.request_fault:
+                self._error(400, f"this request cannot be answered: {failed.error}", "invalid_request_error")
+            else:
+                self._error(500, f"the engine failed on this request: {failed.error}", "server_error")
             return
         rid, created, name = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time()), self.server.model_name
         choices = []

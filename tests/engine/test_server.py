@@ -149,3 +149,26 @@ def test_extreme_sampling_is_greedy_and_a_bad_request_fails_alone(server):
     status, text = call(server, "POST", "/chat/completions", {**hostile, "stream": True})
     assert status == 400 and "temperature" in text
     assert call(server, "POST", "/chat/completions", good)[0] == 200  # the engine still serves
+
+
+def test_answer_shapes_in_requests_and_a_bad_one_fails_alone(server):
+    """response_format / structured_outputs / ebnf reach the engine's grammar; a shape that does not compile is that
+    request's 400, and the next request is served."""
+    grammar = 'root ::= "w1" [ a-z0-9]{1,9}'
+    for extra in ({"structured_outputs": {"grammar": grammar}}, {"ebnf": grammar}):
+        status, text = call(server, "POST", "/chat/completions",
+                            {"messages": USER, "max_tokens": 12, "temperature": 1.0, "seed": 1, **extra})
+        assert status == 200, text
+        assert json.loads(text)["choices"][0]["message"]["content"].startswith("w1")
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    status, text = call(server, "POST", "/chat/completions", {"messages": USER, "max_tokens": 8, "response_format": {
+        "type": "json_schema", "json_schema": {"name": "x", "schema": schema}}})
+    # the word-level tiny vocabulary cannot spell JSON: that request fails, naming why, and is not a crash
+    assert status == 400 and "cannot be written with this tokenizer" in text, text
+    bad = [{"ebnf": 'root ::= "a" undefined_rule'}, {"response_format": {"type": "xml"}},
+           {"structured_outputs": {"regex": "a+"}}, {"ebnf": grammar, "response_format": {"type": "json_object"}}]
+    for extra in bad:
+        status, text = call(server, "POST", "/chat/completions", {"messages": USER, "max_tokens": 4, **extra})
+        assert status == 400 and "error" in json.loads(text), (extra, text)
+    status, _ = call(server, "POST", "/chat/completions", {"messages": USER, "max_tokens": 4})
+    assert status == 200
