@@ -98,3 +98,30 @@ def test_reports_refresh_only_while_running(tmp_path, status, refreshes):
     store.close()
     assert ("http-equiv=\"refresh\"" in render_run(tmp_path / "run", refresh=5)[0]) is refreshes
     assert ("http-equiv=\"refresh\"" in Runs([tmp_path / "run"], 5).index()) is refreshes
+
+
+def test_ctrl_c_during_grade_says_how_to_resume(tmp_path, monkeypatch):
+    """grade takes the same path: the run marked interrupted, its resume line on stderr, exit 130."""
+    from openai_server import OpenAIServer
+    from typer.testing import CliRunner
+
+    import cli
+    from verifier.batch import GradeRun
+
+    def stopped(self):
+        self.store.set_meta("status", "running")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(GradeRun, "run", stopped)
+    run = tmp_path / "run"
+    with OpenAIServer() as server:
+        r = CliRunner().invoke(cli.app, ["grade", "problems/data/gradingbench_sample.csv", "--endpoint",
+                                         server.base_url, "--model", server.model, "-m", "2", "--api-key", "sk-x",
+                                         "--run", str(run)])
+    assert r.exit_code == 130, r.output
+    line = next(x.strip() for x in r.stderr.splitlines() if x.startswith("  proofloop grade "))
+    words = shlex.split(line)
+    assert words[2] == "problems/data/gradingbench_sample.csv" and words[-3:] == ["--run", str(run), "--resume"]
+    assert ["--verifications", "2"] == words[words.index("--verifications"):][:2]
+    assert "sk-x" not in r.stderr and ["--api-key", "KEY"] == words[words.index("--api-key"):][:2]
+    assert run_status(run / "run.sqlite") == "interrupted"
