@@ -121,6 +121,26 @@ def bench_commands(user_errors: Callable, print_json: Callable) -> typer.Typer:
                           "[/yellow]")
         console.print(bench.render(result))
 
+    @bench_app.command("structured")
+    @user_errors
+    def bench_structured(model: str = typer.Option("demo", "--model", help="A checkpoint, a GGUF file, or an "
+                                                   "embedded model's name."),
+                         batch: int = typer.Option(4, "--batch", help="Requests decoded together."),
+                         tokens: int = typer.Option(96, "--tokens", help="Token budget of each answer."),
+                         repeats: int = typer.Option(3, "--repeats", help="Timed rounds of each side."),
+                         as_json: bool = typer.Option(False, "--json", help="Print the measurements as JSON.")) -> None:
+        """Time per token of grammar-constrained decoding vs free decoding, same engine and requests."""
+        from bench import structured as bench
+
+        if min(batch, tokens, repeats) < 1:
+            raise ModelError("--batch, --tokens and --repeats must be >= 1")
+        with console.status("benchmarking structured decoding"):
+            result = bench.run(model, batch, tokens, repeats)
+        if as_json:
+            print_json(result)
+        else:
+            console.print(escape(bench.render(result)), highlight=False)
+
     @bench_app.command("demo-model")
     @user_errors
     def bench_demo_model(model: str = typer.Option("demo", "--model", help="A checkpoint directory, a GGUF file, "

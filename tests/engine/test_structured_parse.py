@@ -24,9 +24,13 @@ ASK = ({"role": "user", "content": "the theorem"},)
 
 
 @pytest.fixture(scope="module")
-def backend(tmp_path_factory):
+def checkpoint(tmp_path_factory):
     path = write_tiny_qwen2(tmp_path_factory.mktemp("gguf") / "tiny-qwen2.gguf", seed=1)
-    checkpoint = convert(path, tmp_path_factory.mktemp("converted") / "tiny-qwen2")
+    return convert(path, tmp_path_factory.mktemp("converted") / "tiny-qwen2")
+
+
+@pytest.fixture(scope="module")
+def backend(checkpoint):
     return LocalBackend(Engine(checkpoint, block_size=16, cache_gb=0.2))
 
 
@@ -53,3 +57,27 @@ def test_every_constrained_answer_parses(backend):
         rating, verdicts, status = parse_meta(meta)
         assert rating in (0, 0.5, 1) and sorted(verdicts) == [1, 2], meta.text
     assert quotes, "no seed raised an issue: the quotes went untested"
+
+
+def bench(*args):
+    import json
+
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    result = CliRunner().invoke(app, ["bench", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_bench_structured_times_both_sides(checkpoint):
+    r = bench("structured", "--model", str(checkpoint), "--batch", "2", "--tokens", "48", "--repeats", "2")
+    assert r["ratio"]["min"] > 0 and r["free_ms_per_token"]["median"] > 0 and r["repeats"] == 2
+
+
+def test_bench_demo_model_reads_every_stage(checkpoint):
+    r = bench("demo-model", "--model", str(checkpoint), "--samples", "1", "--problems", "1", "--max-tokens", "48")
+    # 48 tokens cannot hold a whole shape spelled byte by byte, so what parses varies; what was asked is counted
+    assert r["structured"]["drafts_parsed"].endswith("/1") and r["free"]["verifications_parsed"].endswith("/2")
+    assert r["settings"]["problems"] == 1 and r["decode_tok_s_batch1"] > 0
