@@ -2,7 +2,8 @@
 
 The same requests (the generator's prompt, the built-in draft shape) run free and constrained on one engine,
 alternating, `repeats` times; each side's time per generated token gives the overhead of the token masks and
-matcher updates (both sides run every request to the same length). The shape's grammar is compiled once before timing (compiled grammars are cached per engine).
+matcher updates (both sides run every request to the same length). The shape's grammar is compiled once
+before timing (compiled grammars are cached per engine).
 """
 from __future__ import annotations
 
