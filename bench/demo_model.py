@@ -110,7 +110,7 @@ def _draft_request(templates: Templates, sampling: CallSampling, structured: boo
 
     s = sampling.for_key(f"{problem.id}/generate/{k}")
     if structured:
-        s = replace(s, structure=draft_shape(s.max_tokens))
+        s = replace(s, structure=draft_shape())
     return templates.request("generate", s, problem=problem.statement)
 
 

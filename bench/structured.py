@@ -21,9 +21,9 @@ def run(model: str | None, batch: int, tokens: int, repeats: int) -> dict:
     backend = local_backend(model)
     ask = ({"role": "user", "content": "Prove that the sum of two odd integers is even."},)
     free = Sampling(temperature=0.7, max_tokens=tokens)
-    # a shape longer than the budget: both sides decode every request to `tokens`, so the batch stays the same size
-    # and the difference is the masks and matcher updates alone (not answers of other lengths)
-    shaped = replace(free, structure=draft_shape(tokens * 4))
+    # the shape without its closings never ends early: both sides decode every request to `tokens`, so the batch
+    # stays the same size and the difference is the masks and matcher updates alone (not answers of other lengths)
+    shaped = replace(free, structure=replace(draft_shape(), closings=()))
 
     def per_token(sampling: Sampling, round_: int) -> float:
         requests = [Request(ask, replace(sampling, seed=round_ * batch + i)) for i in range(batch)]

@@ -71,7 +71,7 @@ class Search:
     def _request(self, key: str, template: str, **values: str) -> Request:
         sampling = self.sampling.for_key(key)
         if self.config.structured and self.templates.is_builtin(template):  # a user's template keeps free text
-            sampling = replace(sampling, structure=draft_shape(sampling.max_tokens))
+            sampling = replace(sampling, structure=draft_shape())
         return self.templates.request(template, sampling, **values)
 
     # ---- stages ----

@@ -69,7 +69,7 @@ class Grader:
         sampling = self.sampling.for_key(key)
         points = rubric == "points"
         sampling = self._shaped("grade_points" if points else "verify", sampling,
-                                lambda: verify_shape(segment(proof_text), sampling.max_tokens, points))
+                                lambda: verify_shape(segment(proof_text), points))
         if points:
             return self.templates.request("grade_points", sampling, problem=problem.statement, proof=proof_text,
                                           reference_solution=problem.reference_solution or NONE_GIVEN,
@@ -79,7 +79,7 @@ class Grader:
     def meta_request(self, key: str, problem: Problem, proof_text: str, analysis: str, n_issues: int = 0) -> Request:
         """The meta-verifier's prompt; `n_issues` (the report's issue count) fixes its shape: one verdict each."""
         sampling = self.sampling.for_key(key)
-        sampling = self._shaped("meta_verify", sampling, lambda: meta_shape(n_issues, sampling.max_tokens))
+        sampling = self._shaped("meta_verify", sampling, lambda: meta_shape(n_issues))
         return self.templates.request("meta_verify", sampling, problem=problem.statement, proof=proof_text,
                                       verification=analysis)
 

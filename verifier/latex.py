@@ -36,6 +36,7 @@ class Tok:
     kind: str  # num | sym | cmd | op | end
     value: str
     pos: int
+    sized: bool = False  # a delimiter written with \left, \bigl, ...: grouping, never cycle notation
 
 
 GREEK = {
@@ -52,6 +53,8 @@ UNICODE = {"·": "\\cdot ", "⋅": "\\cdot ", "×": "\\times ", "−": "-", "–
            "≡": "\\equiv "}
 # letters that name functions when followed by "(": f(x) is an application, not f times x
 FUNCTION_LETTERS = set("fghpqFGHPQRST")
+SIZING = {"left", "right", "bigl", "bigr", "Bigl", "Bigr", "big", "Big", "bigg", "Bigg", "biggl", "biggr", "Biggl",
+          "Biggr"}
 
 _TOKEN = re.compile(
     r"\s+|(?P<num>\d+(?:\.\d+)?)|(?P<cmd>\\(?:[A-Za-z]+|.))|(?P<sym>[A-Za-z])|(?P<op>\*\*|[-+*/^_()\[\]{}!|,'=<>])"
@@ -65,6 +68,7 @@ def tokenize(text: str) -> list[Tok]:
         text = text.replace(u, rep)
     toks: list[Tok] = []
     pos = 0
+    sized = False
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m:
@@ -74,10 +78,12 @@ def tokenize(text: str) -> list[Tok]:
             continue
         value = m.group(m.lastgroup)
         if m.lastgroup == "cmd" and value[1:] in SPACING:
+            sized = value[1:] in SIZING
             continue
         if m.lastgroup == "num" and len(value) > MAX_DIGITS:
             raise TooLarge("number literal too long")
-        toks.append(Tok(m.lastgroup, value, m.start()))
+        toks.append(Tok(m.lastgroup, value, m.start(), sized))
+        sized = False
     toks.append(Tok("end", "", len(text)))
     return toks
 
@@ -178,6 +184,8 @@ class _Parser:
         def cycle(k: int) -> bool:
             toks = self.toks[k:k + 3]
             if len(toks) < 3 or [t.value for t in (toks[0], toks[2])] != ["(", ")"] or toks[1].kind != "num":
+                return False
+            if toks[0].sized:  # \left(12\right) is a grouped number; nobody sizes a cycle's brackets
                 return False
             v = toks[1].value
             return v.isdigit() and len(v) > 1 and "0" not in v and len(set(v)) == len(v)

@@ -20,10 +20,17 @@ class Structure:
     masks every token the grammar does not allow, so the text itself has the shape. `json_schema` (JSON text) is the
     same shape for servers that only take OpenAI's `response_format`; their answer is then JSON, and whoever declared
     the shape reads it back. Empty means "not available in that form".
+
+    `closings` keep a local answer within max_tokens when `ebnf`'s free parts are unbounded: once `closing_tokens`
+    or fewer tokens are left, the engine takes the first (ending, grammar) whose ending (a shortest text that ends
+    the answer from where that grammar starts) would complete the answer so far, and writes the rest under that
+    grammar: a short tail that ends the answer.
     """
     ebnf: str = ""
     json_schema: str = ""
     name: str = "answer"
+    closings: tuple[tuple[str, str], ...] = ()
+    closing_tokens: int = 0
 
 
 @dataclass(frozen=True)

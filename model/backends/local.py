@@ -28,7 +28,9 @@ def sampling_params(s: Sampling, stop_token_ids: tuple[int, ...] = ()) -> Sampli
     params = SamplingParams(temperature=s.temperature, top_p=s.top_p, top_k=s.top_k or 0, max_tokens=s.max_tokens,
                             seed=s.seed, stop=tuple(s.stop or ()), stop_token_ids=stop_token_ids,
                             grammar=s.structure.ebnf if s.structure else "",
-                            json_schema=s.structure.json_schema if s.structure else "")
+                            json_schema=s.structure.json_schema if s.structure else "",
+                            closings=s.structure.closings if s.structure else (),
+                            closing_tokens=s.structure.closing_tokens if s.structure else 0)
     params.check()
     return params
 

@@ -209,13 +209,20 @@ class Engine:
     def _sample(self, logits: torch.Tensor, seqs: list[Sequence]) -> list[int | Exception]:
         """One token per sequence, or the exception its own sampling raised (that request alone fails)."""
         dead: dict[int, Exception] = {}
-        for i, seq in enumerate(seqs):
-            if seq.matcher is not None and self.grammars is not None:  # constrained: only allowed tokens remain
-                self.grammars.mask(logits[i], seq.matcher)
+        shaped = [i for i, seq in enumerate(seqs) if seq.matcher is not None]
+        if shaped and self.grammars is not None:  # constrained: only the tokens the grammar allows remain
+            for i in shaped:
+                try:
+                    self._maybe_close(seqs[i])
+                except ModelError as e:
+                    dead[i] = e
+            live = [i for i in shaped if i not in dead]
+            self.grammars.mask(logits, [seqs[i].matcher for i in live], live)
+            for i in live:
                 if bool(torch.isneginf(logits[i]).all()):  # a dead end: the vocabulary cannot spell the shape
                     dead[i] = UnwritableShape(f"the answer shape allows no token of this model's vocabulary after "
-                                         f"{len(seq.output)} tokens: the grammar or schema cannot be written with "
-                                         "this tokenizer")
+                                              f"{len(seqs[i].output)} tokens: the grammar or schema cannot be "
+                                              "written with this tokenizer")
         if not dead and all(s.sampling.temperature == 0 for s in seqs):  # greedy draws nothing: a retry is exact
             try:
                 return list(sample(logits, seqs))
@@ -231,6 +238,21 @@ class Engine:
             except Exception as e:
                 out.append(e)
         return out
+
+    def _maybe_close(self, seq: Sequence) -> None:
+        """Near the end of its budget, a shaped answer goes on under the first closing its text so far accepts."""
+        s = seq.sampling
+        if seq.closing or not s.closings or self.grammars is None:
+            return
+        left = min(s.max_tokens - len(seq.output), self.max_model_len - len(seq))
+        if left > s.closing_tokens:
+            return
+        for ending, grammar in s.closings:
+            probe = seq.matcher.fork()
+            if probe.accept_string(ending) and probe.is_completed():
+                seq.matcher, seq.closing = self.grammars.matcher(grammar, ""), True
+                return
+        # mid-way through a fixed part (a heading, a severity, a quote): the next token may allow a closing
 
     def _fail(self, seq: Sequence, error: Exception) -> tuple[Sequence, str, list[int]]:
         seq.finish_reason, seq.error = "error", f"sampling failed: {type(error).__name__}: {error}"

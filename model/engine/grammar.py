@@ -57,11 +57,15 @@ class GrammarBook:
         self._compiled.move_to_end(key)
         return xgr.GrammarMatcher(compiled)
 
-    def mask(self, logits_row: torch.Tensor, matcher: Any) -> None:
-        """Set the logits of every token the grammar does not allow next to -inf, in place ([1, V] or [V])."""
+    def mask(self, logits: torch.Tensor, matchers: list[Any], rows: list[int]) -> None:
+        """Set logits[rows[j]] to -inf for every token matchers[j] does not allow next, in place: one bitmask and
+        one masking pass for the whole batch."""
         import xgrammar as xgr
 
-        bitmask = xgr.allocate_token_bitmask(1, self._vocab)
-        matcher.fill_next_token_bitmask(bitmask)
-        row = logits_row.view(1, -1)
-        xgr.apply_token_bitmask_inplace(row, bitmask.to(row.device), vocab_size=self._vocab)
+        if not rows:
+            return
+        bitmask = xgr.allocate_token_bitmask(len(logits), self._vocab)
+        for row, matcher in zip(rows, matchers):
+            matcher.fill_next_token_bitmask(bitmask, row)
+        view = logits.view(len(logits), -1)
+        xgr.apply_token_bitmask_inplace(view, bitmask.to(view.device), vocab_size=self._vocab, indices=rows)

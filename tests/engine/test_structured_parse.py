@@ -16,9 +16,9 @@ from verifier.shapes import draft_shape, meta_shape, verify_shape
 from verifier.steps import segment
 
 SEEDS = range(12)
-SHAPE_TOKENS = 48  # the shapes' own budget: the smallest (200 characters of free text)
-# a byte-level tokenizer spends up to 4 tokens on a character: enough room for the longest answer of the shape
-MAX_TOKENS = 1500
+# the random weights spell text byte by byte, up to 4 tokens a character: the closings are sized for that here
+CHARS_PER_TOKEN = 0.25
+FREE_TOKENS = 64  # tokens of free text before the closing starts
 PROOF = segment("Let a = 2m + 1 and b = 2n + 1. Then a + b = 2(m + n + 1). Hence the sum is even, as claimed.")
 ASK = ({"role": "user", "content": "the theorem"},)
 
@@ -35,13 +35,17 @@ def backend(checkpoint):
 
 
 def shaped(structure, seed):
-    return Request(ASK, Sampling(temperature=1.0, max_tokens=MAX_TOKENS, seed=seed, structure=structure))
+    budget = structure.closing_tokens + FREE_TOKENS
+    return Request(ASK, Sampling(temperature=1.0, max_tokens=budget, seed=seed, structure=structure))
 
 
 def test_every_constrained_answer_parses(backend):
+    """Each answer runs free until its tokens run low, then ends under a closing: it stops (not at the length
+    limit) and parses."""
     n_issues = 2
     requests = [shaped(shape, s) for s in SEEDS for shape in (
-        draft_shape(SHAPE_TOKENS), verify_shape(PROOF, SHAPE_TOKENS), meta_shape(n_issues, SHAPE_TOKENS))]
+        draft_shape(CHARS_PER_TOKEN), verify_shape(PROOF, chars_per_token=CHARS_PER_TOKEN),
+        meta_shape(n_issues, CHARS_PER_TOKEN))]
     out = backend.generate(requests)
     quotes = set()
     for i in range(0, len(out), 3):
@@ -81,3 +85,19 @@ def test_bench_demo_model_reads_every_stage(checkpoint):
     # 48 tokens cannot hold a whole shape spelled byte by byte, so what parses varies; what was asked is counted
     assert r["structured"]["drafts_parsed"].endswith("/1") and r["free"]["verifications_parsed"].endswith("/2")
     assert r["settings"]["problems"] == 1 and r["decode_tok_s_batch1"] > 0
+
+
+def test_near_the_end_of_its_tokens_a_shaped_answer_switches_to_a_closing(backend):
+    from model.backends.backend import Completion
+    from model.backends.local import sampling_params
+
+    engine = backend.engine
+    structure = draft_shape(CHARS_PER_TOKEN)
+    prompt = backend.chat.encode(list(ASK))
+    seqs = [engine.add(prompt, sampling_params(shaped(structure, seed).sampling)) for seed in range(4)]
+    while not all(s.is_finished for s in seqs):
+        engine.step()
+    for seq in seqs:
+        assert seq.closing and seq.finish_reason == "stop", (seq.error, seq.text)
+        assert FREE_TOKENS <= len(seq.output) <= structure.closing_tokens + FREE_TOKENS
+        assert parse_draft(Completion(seq.text)).status == "ok", seq.text

@@ -11,7 +11,7 @@ from model.backends.remote import RemoteBackend
 from prover.draft import parse_draft
 from verifier.shapes import draft_shape
 
-SHAPE = draft_shape(512)
+SHAPE = draft_shape()
 JSON_ANSWER = json.dumps({"solution": "Let a = 2m + 1 and b = 2n + 1; then a + b = 2(m + n + 1) is even.",
                           "self_evaluation": "Complete.", "score": "1"})
 

@@ -84,6 +84,15 @@ def test_unknown_notation_is_unchecked():
         assert all(v == "unchecked" for _, v in verdicts(text)), (text, verdicts(text))
 
 
+def test_sized_brackets_group_numbers_and_are_never_cycles():
+    # hypothesis found (12)(12) = 144 left unchecked as cycle notation although written with \left( \right)
+    for text, verdict in [(r"$\left(12\right)\left(12\right) = 144$", "confirmed"),
+                          (r"$\bigl(12\bigr)\bigl(34\bigr) = 408$", "confirmed"),
+                          (r"$\left(12\right)\left(12\right) = 145$", "refuted"),
+                          (r"$(12)(34) = 408$", "unchecked")]:
+        assert [v for _, v in verdicts(text)] == [verdict], (text, verdicts(text))
+
+
 # ---- conditions and definitions are not identities
 
 @pytest.mark.parametrize("frame", [

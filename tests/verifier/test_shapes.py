@@ -16,7 +16,6 @@ from verifier.grading import Grader
 from verifier.parse import parse_meta, parse_verification
 from verifier.prompts import Templates
 from verifier.shapes import (
-    MAX_ISSUES,
     QUOTE_CHARS,
     SCORES,
     SEVERITIES,
@@ -80,24 +79,100 @@ def test_quotes_offered_are_proof_sentences_without_double_quotes():
     assert "He wrote" in quotes  # cut before the quote mark, still a prefix of the sentence
 
 
-def _upper(ebnf: str) -> dict[str, int]:
-    """Each free-text rule's most characters: `name ::= [...]{m,n}` -> n."""
-    return {line.split(" ::= ")[0]: int(line.rsplit(",", 1)[1].rstrip("}"))
-            for line in ebnf.splitlines() if line.split(" ::= ")[1].startswith("[")}
+# ---- closings: wherever the budget runs out, the answer still ends in the shape ----
+CHARS = [chr(c) for c in range(32, 127)] + ["\n"]  # a character-level vocabulary: any text, one token a character
+STOP = len(CHARS)
 
 
-@pytest.mark.parametrize("max_tokens", [256, 768, 4096])
-def test_free_text_bounds_fit_the_token_budget(max_tokens):
-    """At 2.5 characters a token the longest answer a shape allows still fits max_tokens."""
-    room = (max_tokens - 40) * 2.5 if max_tokens > 120 else 200
-    d = _upper(draft_shape(max_tokens).ebnf)
-    assert d["proof"] + d["evaluation"] <= room
-    ebnf = verify_shape(PROOF, max_tokens).ebnf
-    v, n_issues = _upper(ebnf), int(ebnf.split("issue{1,")[1].split("}")[0])
-    assert 1 <= n_issues <= MAX_ISSUES
-    assert v["analysis"] + n_issues * (QUOTE_CHARS + 12 + v["why"]) + v["reason"] <= room
-    m = _upper(meta_shape(3, max_tokens).ebnf)
-    assert 3 * m["why"] <= room
+@pytest.fixture(scope="module")
+def compiler():
+    import xgrammar as xgr
+
+    info = xgr.TokenizerInfo(CHARS + ["</s>"], stop_token_ids=[STOP])
+    return xgr.GrammarCompiler(info)
+
+
+def _matcher(compiler, grammar: str):
+    import xgrammar as xgr
+
+    return xgr.GrammarMatcher(compiler.compile_grammar(grammar))
+
+
+def _finish(matcher, rng: random.Random, most: int = 2000) -> str:
+    """Any text the matcher's grammar allows from here: random allowed characters until it must stop."""
+    import xgrammar as xgr
+
+    mask = xgr.allocate_token_bitmask(1, STOP + 1)
+    out = []
+    for _ in range(most):
+        matcher.fill_next_token_bitmask(mask)
+        allowed = [t for t in range(STOP + 1) if (int(mask[0, t // 32]) >> (t % 32)) & 1]
+        token = STOP if STOP in allowed and rng.random() < 0.5 else rng.choice(allowed)
+        assert matcher.accept_token(token)
+        if token == STOP:
+            return "".join(out)
+        out.append(CHARS[token])
+    raise AssertionError(f"no end after {most} characters: {''.join(out)[:200]!r}")
+
+
+def _closing(matcher, structure):
+    """What the engine does when the tokens left run low: the first closing whose shortest ending fits here."""
+    for ending, grammar in structure.closings:
+        probe = matcher.fork()
+        if probe.accept_string(ending) and probe.is_completed():
+            return grammar
+    return None
+
+
+def _answers(rng: random.Random):
+    proof, score = _free(rng), rng.choice(SCORES)
+    yield draft_shape(), f"## Solution\n{proof}\n\n## Self Evaluation\n{_free(rng)}\nFinal score: \\boxed{{{score}}}"
+    yield verify_shape(PROOF), _verify_text(rng, proof_sentences(PROOF))[0]
+    n = rng.randint(1, 3)
+    yield meta_shape(n), "".join(f"Issue {k}: {rng.choice(['valid', 'invalid'])} - {_free(rng, True)}\n"
+                                 for k in range(1, n + 1)) + f"\nFinal rating: \\boxed{{{rng.choice(SCORES)}}}"
+
+
+def _parses(structure, text: str) -> bool:
+    if structure.name == "proof":
+        return parse_draft(Completion(text)).status == "ok"
+    if structure.name == "grading":
+        v = parse_verification(Completion(text), PROOF)
+        return v.status == "ok" and all(i.step is not None for i in v.issues)
+    return parse_meta(Completion(text))[2] == "ok"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_closing_is_found_soon_anywhere_and_what_it_writes_parses(compiler, seed):
+    """Cut a valid answer at every character: within a fixed part's length a closing fits, and its text (any the
+    closing's grammar allows) ends the answer so that the shape's own grammar accepts it and the parsers read it,
+    within the tokens kept for it at 2.5 characters a token."""
+    rng = random.Random(seed)
+    for structure, text in _answers(rng):
+        whole = _matcher(compiler, structure.ebnf)
+        gap, tried = 0, 0
+        for pos in range(len(text) + 1):
+            tail = _closing(whole, structure)
+            gap = 0 if tail is not None else gap + 1
+            assert gap <= QUOTE_CHARS + 30, (structure.name, text[:pos])
+            if tail is not None and (pos == len(text) or rng.random() < 0.08):
+                tried += 1
+                rest = _finish(_matcher(compiler, tail), rng)
+                assert len(rest) <= (structure.closing_tokens - 8) * 2.5, (structure.name, rest)
+                check = _matcher(compiler, structure.ebnf)
+                assert check.accept_string(text[:pos] + rest) and check.accept_token(STOP), (text[:pos], rest)
+                assert _parses(structure, text[:pos] + rest), (structure.name, text[:pos] + rest)
+            if pos < len(text):
+                assert whole.accept_string(text[pos])
+        assert tried
+
+
+def test_free_sections_are_unbounded_and_closings_are_counted():
+    """Counted repetition costs xgrammar milliseconds a token: only the short closings may use it."""
+    for structure in (draft_shape(), verify_shape(PROOF), meta_shape(3)):
+        assert "]{" not in structure.ebnf.replace('"]{', ""), structure.name
+        assert structure.closings and all("]{0," in g or "]{3," in g or "boxed" in g for _, g in structure.closings)
+        assert structure.closing_tokens > 8
 
 
 def test_json_answers_read_back_as_the_text_form():
