@@ -45,6 +45,12 @@ class Subject:
 class Graded:
     verifications: list[Verification]
     evidence: Evidence | None = None  # the exact checks, when asked for
+    skipped: int = 0  # verifications not issued: the verdict was settled without them
+
+
+# Which subjects need no more verifications, given what each has so far (indices into the subjects).
+Settle = Callable[[list["Graded"]], set[int]]
+WAVES = 4  # with a Settle, each proof's verifications go in about this many waves
 
 
 class Grader:
@@ -85,22 +91,37 @@ class Grader:
 
     # ---- grading ----
     def grade(self, problem: Problem, subjects: list[Subject], verifications: int, meta: bool,
-              exact: bool = False) -> list[Graded]:
-        """Each proof verified `verifications` times (one batch for all), then the issues meta-verified (one batch),
-        then the exact checks; one Graded per subject, in order."""
-        calls = [Call(f"{s.key}/verify/{j}", "verify", s.candidate_id, s.round,
-                      self.verify_request(f"{s.key}/verify/{j}", problem, s.proof.text))
-                 for s in subjects for j in range(verifications)]
-        self.on_event({"type": "stage", "stage": "verify", "n": len(calls)})
-        completions = iter(self.calls.run(calls, status_of=verification_status))
-        graded = [Graded([parse_verification(next(completions), s.proof) for _ in range(verifications)])
-                  for s in subjects]
-        if meta:
-            self._meta(problem, subjects, graded)
+              exact: bool = False, settle: Settle | None = None) -> list[Graded]:
+        """The exact checks, then each proof verified `verifications` times, then the issues meta-verified (one
+        batch); one Graded per subject, in order. Without `settle` the verifications go as one batch; with it they
+        go in waves, and after each wave `settle` names the subjects that need no more (see prover/early_stop.py)."""
+        graded = [Graded([]) for _ in subjects]
         if exact:
             self.on_event({"type": "stage", "stage": "exact checks", "n": len(subjects)})
             for s, g in zip(subjects, graded):
                 g.evidence = exact_evidence(problem, s.proof)
+        wave = verifications if settle is None else max(1, -(-verifications // WAVES))
+        active = list(range(len(subjects)))
+        while active:
+            calls, owners = [], []
+            for i in active:
+                s, start = subjects[i], len(graded[i].verifications)
+                for j in range(start, min(verifications, start + wave)):
+                    owners.append(i)
+                    calls.append(Call(f"{s.key}/verify/{j}", "verify", s.candidate_id, s.round,
+                                      self.verify_request(f"{s.key}/verify/{j}", problem, s.proof.text)))
+            self.on_event({"type": "stage", "stage": "verify", "n": len(calls)})
+            for i, completion in zip(owners, self.calls.run(calls, status_of=verification_status)):
+                graded[i].verifications.append(parse_verification(completion, subjects[i].proof))
+            active = [i for i in active if len(graded[i].verifications) < verifications]
+            if settle is not None and active:
+                stop = settle(graded)
+                for i in active:
+                    if i in stop:
+                        graded[i].skipped = verifications - len(graded[i].verifications)
+                active = [i for i in active if i not in stop]
+        if meta:
+            self._meta(problem, subjects, graded)
         return graded
 
     def _meta(self, problem: Problem, subjects: list[Subject], graded: list[Graded]) -> None:

@@ -80,12 +80,12 @@ def _schema(properties: dict[str, Any]) -> str:
 
 
 def _structure(rules: list[str], closings: list[tuple[str, list[str], int]], chars_per_token: float,
-               schema: str, name: str) -> Structure:
+               schema: str, name: str, forced_bytes: int = 0) -> Structure:
     """closings: (a shortest ending, rules with root, most characters the closing writes), in the order tried."""
     tokens = max(chars for _, _, chars in closings) / chars_per_token
     return Structure(ebnf="\n".join(rules), json_schema=schema, name=name,
                      closings=tuple((opening, "\n".join(tail)) for opening, tail, _ in closings),
-                     closing_tokens=math.ceil(tokens) + 8)
+                     closing_tokens=math.ceil(tokens) + 8, forced_bytes=forced_bytes)
 
 
 def verify_shape(proof: Proof, points: bool = False, chars_per_token: float = CHARS_PER_TOKEN) -> Structure:
@@ -116,7 +116,7 @@ def verify_shape(proof: Proof, points: bool = False, chars_per_token: float = CH
     shortest_end = heading + "x" + last + scores[0] + "}"
     end_chars = len(heading) + TAIL_CHARS + len(last) + 4
     one_issue = 4 + len(max(SEVERITIES, key=len)) + 3 + QUOTE_CHARS + 4 + TAIL_LINE_CHARS + 1
-    last_issue = ["why ::= " + short(TAIL_LINE_CHARS, one_line=True, min_chars=3), *common]
+    last_issue = ["why ::= " + short(TAIL_LINE_CHARS, one_line=True, min_chars=1), *common]
     closings = [
         # inside the analysis: end it, then no issue or one, then the score
         (issues_heading + "None\n" + shortest_end, ["root ::= " + " ".join([short(TAIL_CHARS), literal(issues_heading),
@@ -141,7 +141,8 @@ def verify_shape(proof: Proof, points: bool = False, chars_per_token: float = CH
              "required": ["severity", "quote", "description"], "additionalProperties": False}
     schema = _schema({"analysis": {"type": "string"}, "issues": {"type": "array", "items": issue},
                       "reasoning": {"type": "string"}, ("points" if points else "score"): {"enum": list(scores)}})
-    return _structure(rules, closings, chars_per_token, schema, "grading_points" if points else "grading")
+    forced = max((len(q.encode()) for q in quotes), default=0) + len('" : ')  # a quote once begun, to its end
+    return _structure(rules, closings, chars_per_token, schema, "grading_points" if points else "grading", forced)
 
 
 def meta_shape(n_issues: int, chars_per_token: float = CHARS_PER_TOKEN) -> Structure:
@@ -164,7 +165,7 @@ def meta_shape(n_issues: int, chars_per_token: float = CHARS_PER_TOKEN) -> Struc
         root = " ".join([short(TAIL_LINE_CHARS, one_line=True), literal(NL), *(f"line{j}" for j in range(k + 1, n + 1)),
                          end])
         tail = ["root ::= " + root, *lines(k + 1, "shortwhy"),
-                "shortwhy ::= " + short(TAIL_LINE_CHARS, one_line=True, min_chars=3), *common]
+                "shortwhy ::= " + short(TAIL_LINE_CHARS, one_line=True, min_chars=1), *common]
         closings.append((shortest, tail, (n - k + 1) * line_chars + len(rating) + 4))
     verdict = {"type": "object", "properties": {"issue": {"type": "integer"}, "valid": {"type": "boolean"},
                                                "reason": {"type": "string"}},

@@ -24,13 +24,16 @@ class Structure:
     `closings` keep a local answer within max_tokens when `ebnf`'s free parts are unbounded: once `closing_tokens`
     or fewer tokens are left, the engine takes the first (ending, grammar) whose ending (a shortest text that ends
     the answer from where that grammar starts) would complete the answer so far, and writes the rest under that
-    grammar: a short tail that ends the answer.
+    grammar: a short tail that ends the answer. When the tokens left only just hold the shortest way to end from
+    where the text is (at one token a byte), plus `forced_bytes` (the longest stretch the grammar forces once begun,
+    e.g. a quote it must finish), the engine writes exactly that shortest way.
     """
     ebnf: str = ""
     json_schema: str = ""
     name: str = "answer"
     closings: tuple[tuple[str, str], ...] = ()
     closing_tokens: int = 0
+    forced_bytes: int = 0
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,8 @@ def sampling_params(s: Sampling, stop_token_ids: tuple[int, ...] = ()) -> Sampli
                             grammar=s.structure.ebnf if s.structure else "",
                             json_schema=s.structure.json_schema if s.structure else "",
                             closings=s.structure.closings if s.structure else (),
-                            closing_tokens=s.structure.closing_tokens if s.structure else 0)
+                            closing_tokens=s.structure.closing_tokens if s.structure else 0,
+                            forced_bytes=s.structure.forced_bytes if s.structure else 0)
     params.check()
     return params
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from model.engine.block_manager import BlockManager
-from model.engine.grammar import GrammarBook
+from model.engine.grammar import GrammarBook, literal_grammar
 from model.engine.model_runner import ModelRunner
 from model.engine.paged_cache import PagedCache, blocks_for_budget
 from model.engine.sampler import sample
@@ -89,6 +89,9 @@ def eos_ids(path: Path, codec: Tokenizer | None) -> set[int]:
         if value is not None:
             ids.update(value if isinstance(value, list) else [value])
     return ids
+
+
+HARD_CLOSE_SLACK = 4  # tokens beyond the bare ending's bytes: the stop token, and steps at a choice the next token settles
 
 
 class UnwritableShape(ModelError):
@@ -240,19 +243,50 @@ class Engine:
         return out
 
     def _maybe_close(self, seq: Sequence) -> None:
-        """Near the end of its budget, a shaped answer goes on under the first closing its text so far accepts."""
+        """Near the end of its budget a shaped answer goes on under the first closing its text so far accepts (a
+        short tail sized at sampling.closing_tokens). Once the tokens left only just hold the shortest way to end
+        from where the text is (counted at one token a byte), it writes exactly that: so it always ends in the
+        shape, and what it writes stays one text the grammar accepts."""
         s = seq.sampling
-        if seq.closing or not s.closings or self.grammars is None:
+        if seq.closing == "hard" or not s.closings or self.grammars is None:
             return
         left = min(s.max_tokens - len(seq.output), self.max_model_len - len(seq))
         if left > s.closing_tokens:
             return
-        for ending, grammar in s.closings:
-            probe = seq.matcher.fork()
-            if probe.accept_string(ending) and probe.is_completed():
-                seq.matcher, seq.closing = self.grammars.matcher(grammar, ""), True
-                return
-        # mid-way through a fixed part (a heading, a severity, a quote): the next token may allow a closing
+        if not seq.closing:
+            for ending, grammar in s.closings:
+                if self._completes(seq, ending):
+                    seq.matcher, seq.closing = self.grammars.matcher(grammar, ""), "soft"
+                    break
+        ending = self._shortest_ending(seq, left)
+        if ending is not None and left <= len(ending.encode()) + s.forced_bytes + HARD_CLOSE_SLACK:
+            seq.matcher, seq.closing = self.grammars.matcher(literal_grammar(ending), ""), "hard"
+
+    def _shortest_ending(self, seq: Sequence, left: int) -> str | None:
+        """A shortest text that completes the answer from here: what the grammar forces next (a free part's few
+        required characters written as "x"), then a closing's ending, or inside an ending the rest of one. None
+        at a choice (which severity, which quote): the next token settles it."""
+        endings = sorted({ending for ending, _ in seq.sampling.closings}, key=len)
+        probe, written = seq.matcher.fork(), ""
+        for _ in range(4):
+            forced = probe.find_jump_forward_string()
+            probe.accept_string(forced)
+            written += forced
+            for ending in endings:
+                if self._completes(seq, written + ending):
+                    return written + ending
+            if not probe.accept_string("x"):
+                break
+            written += "x"
+        if left > len(written.encode()) + len(endings[-1].encode()) + seq.sampling.forced_bytes + HARD_CLOSE_SLACK:
+            return None  # the rests of endings are only worth trying once the tokens are that few
+        rests = sorted({e[k:] for e in endings for k in range(1, len(e))}, key=len)
+        return next((r for r in rests if self._completes(seq, r)), None)
+
+    @staticmethod
+    def _completes(seq: Sequence, text: str) -> bool:
+        probe = seq.matcher.fork()
+        return bool(probe.accept_string(text) and probe.is_completed())
 
     def _fail(self, seq: Sequence, error: Exception) -> tuple[Sequence, str, list[int]]:
         seq.finish_reason, seq.error = "error", f"sampling failed: {type(error).__name__}: {error}"

@@ -69,3 +69,10 @@ class GrammarBook:
             matcher.fill_next_token_bitmask(bitmask, row)
         view = logits.view(len(logits), -1)
         xgr.apply_token_bitmask_inplace(view, bitmask.to(view.device), vocab_size=self._vocab, indices=rows)
+
+
+def literal_grammar(text: str) -> str:
+    """A GBNF grammar that accepts exactly `text`."""
+    escaped = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else f"\\u{ord(c):04x}"
+                      if ord(c) < 0x10000 else f"\\U{ord(c):08x}" for c in text)
+    return f'root ::= "{escaped}"\n'

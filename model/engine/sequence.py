@@ -34,6 +34,7 @@ class SamplingParams:
     # (opening, GBNF) tails that end a constrained answer in time: see model/backends/backend.py Structure
     closings: tuple[tuple[str, str], ...] = ()
     closing_tokens: int = 0
+    forced_bytes: int = 0
 
     def check(self) -> None:
         """ModelError naming the first invalid value."""
@@ -79,7 +80,7 @@ class Sequence:
     text: str = ""  # detokenized output so far (cut at a stop string when one appears)
     generator: torch.Generator | None = None
     matcher: Any = None  # the grammar matcher of a constrained request (model/engine/grammar.py)
-    closing: bool = False  # the matcher follows one of sampling.closings now
+    closing: str = ""  # "soft": the matcher follows one of sampling.closings; "hard": its bare ending
     # incremental detokenization: the text of tokens[prefix_offset:read_offset] is already in `text`
     prefix_offset: int = 0
     read_offset: int = 0

@@ -101,3 +101,19 @@ def test_near_the_end_of_its_tokens_a_shaped_answer_switches_to_a_closing(backen
         assert seq.closing and seq.finish_reason == "stop", (seq.error, seq.text)
         assert FREE_TOKENS <= len(seq.output) <= structure.closing_tokens + FREE_TOKENS
         assert parse_draft(Completion(seq.text)).status == "ok", seq.text
+
+
+def test_closings_sized_for_real_text_still_end_in_shape_when_every_token_is_one_byte(backend):
+    """The default closings assume 2.5 characters a token; this model writes one byte a token (or less), so the
+    short tails overrun, and the bare ending (sized at a token a byte) must take over: every answer stops and
+    parses."""
+    shapes = (draft_shape(), verify_shape(PROOF), meta_shape(2))
+    requests = [shaped(shape, s) for s in range(6) for shape in shapes]
+    out = backend.generate(requests)
+    for i in range(0, len(out), 3):
+        draft, verification, meta = out[i:i + 3]
+        assert all(c.finish_reason == "stop" for c in (draft, verification, meta)), [(c.finish_reason, c.error, c.text[-300:]) for c in out[i:i + 3]
+                                                                                if c.finish_reason != "stop"]
+        assert parse_draft(draft).status == "ok", draft.text
+        assert parse_verification(verification, PROOF).status == "ok", verification.text
+        assert parse_meta(meta)[0] in (0, 0.5, 1), meta.text
