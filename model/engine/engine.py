@@ -91,7 +91,7 @@ def eos_ids(path: Path, codec: Tokenizer | None) -> set[int]:
     return ids
 
 
-HARD_CLOSE_SLACK = 4  # tokens beyond the bare ending's bytes: the stop token, and steps at a choice the next token settles
+HARD_CLOSE_SLACK = 4  # tokens beyond the bare ending's bytes: the stop token, and steps at a choice
 
 
 class UnwritableShape(ModelError):

@@ -112,8 +112,9 @@ def test_closings_sized_for_real_text_still_end_in_shape_when_every_token_is_one
     out = backend.generate(requests)
     for i in range(0, len(out), 3):
         draft, verification, meta = out[i:i + 3]
-        assert all(c.finish_reason == "stop" for c in (draft, verification, meta)), [(c.finish_reason, c.error, c.text[-300:]) for c in out[i:i + 3]
-                                                                                if c.finish_reason != "stop"]
+        unfinished = [(c.finish_reason, c.error, c.text[-300:]) for c in (draft, verification, meta)
+                      if c.finish_reason != "stop"]
+        assert not unfinished, unfinished
         assert parse_draft(draft).status == "ok", draft.text
         assert parse_verification(verification, PROOF).status == "ok", verification.text
         assert parse_meta(meta)[0] in (0, 0.5, 1), meta.text
