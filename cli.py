@@ -302,6 +302,9 @@ def prove(
     meta: bool = typer.Option(True, "--meta/--no-meta", help="Meta-verify issues; only confirmed ones are fed back."),
     exact: bool = typer.Option(True, "--exact/--no-exact",
                                help="Check each step's computations and the final answer exactly (sympy)."),
+    early_stop: bool = typer.Option(False, "--early-stop/--no-early-stop",
+                                    help="Verify in waves; stop a proof's verifications once no answer to them could "
+                                         "change whether it is accepted, refined or selected."),
     temperature: float = TemperatureOpt,
     top_p: float = TopPOpt,
     max_tokens: int = typer.Option(8192, "--max-tokens", help="Most tokens per model answer."),
@@ -339,7 +342,8 @@ def prove(
     run_dir = run_directory(run, resume, prob.id)
     templates = Templates(prompts)
     config = SearchConfig(candidates=candidates, verifications=verifications, rounds=rounds, refine_top=refine_top,
-                          feedback_per_proof=feedback, accept=accept, meta=meta, exact=exact, temperature=temperature,
+                          feedback_per_proof=feedback, accept=accept, meta=meta, exact=exact, early_stop=early_stop,
+                          temperature=temperature,
                           top_p=top_p, max_tokens=max_tokens, seed=seed, token_budget=token_budget,
                           time_budget=time_budget)
     backend = backend_from_flags(endpoint, model, api_key, local, concurrency=concurrency, timeout=timeout,

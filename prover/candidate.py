@@ -20,6 +20,7 @@ class Candidate:
     accepted: bool = False
     exact_issues: list[Issue] = field(default_factory=list)  # refuted steps, wrong final answer: no model needed
     evidence: dict | None = None  # the exact checks in full (per-step claims and verdicts), for reports
+    skipped_verifications: int = 0  # not issued: --early-stop found the verdict settled without them
 
     @property
     def scores(self) -> list[float | None]:
@@ -47,6 +48,7 @@ class Candidate:
             "self_score": self.self_score, "status": self.status, "accepted": self.accepted,
             "mean_score": self.mean_score, "verifications": [v.to_dict() for v in self.verifications],
             "exact_issues": [i.to_dict() for i in self.exact_issues], "evidence": self.evidence,
+            "skipped_verifications": self.skipped_verifications,
         }
 
     @classmethod
@@ -54,7 +56,8 @@ class Candidate:
         proof = Proof(d["proof"], [Step(**s) for s in d.get("steps", [])])
         return cls(d["id"], d["problem_id"], d["round"], list(d["parent_ids"]), proof, d["self_score"], d["status"],
                    [Verification.from_dict(v) for v in d["verifications"]], d.get("accepted", False),
-                   [Issue.from_dict(i) for i in d.get("exact_issues", [])], d.get("evidence"))
+                   [Issue.from_dict(i) for i in d.get("exact_issues", [])], d.get("evidence"),
+                   d.get("skipped_verifications", 0))
 
 
 def best(candidates: list[Candidate]) -> Candidate | None:

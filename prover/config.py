@@ -56,6 +56,7 @@ class SearchConfig:
     max_tokens: int = 8192  # per call
     seed: int | None = None
     structured: bool = False  # answers in the built-in templates' shapes (grammar-constrained on a local engine)
+    early_stop: bool = False  # stop a proof's verifications once its verdict is settled (prover/early_stop.py)
     # Budgets: not part of a run's identity, so a resumed run may be given more.
     token_budget: int | None = None  # prompt + completion tokens over the whole run
     time_budget: float | None = None  # seconds of this invocation
@@ -84,4 +85,6 @@ class SearchConfig:
         d.pop("time_budget")
         if not self.structured:
             d.pop("structured")  # free text: the identity runs had before structured outputs existed
+        if not self.early_stop:
+            d.pop("early_stop")  # every verification: the identity runs had before early stop existed
         return d

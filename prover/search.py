@@ -19,8 +19,9 @@ from problems.problem import Problem
 from prover.candidate import Candidate, best, ranked
 from prover.config import SearchConfig
 from prover.draft import parse_draft
+from prover.early_stop import Progress, settle
 from prover.feedback import feedback_for
-from verifier.grading import Grader, Subject
+from verifier.grading import Graded, Grader, Settle, Subject
 from verifier.prompts import Templates
 from verifier.shapes import draft_shape
 from verifier.steps import segment
@@ -65,6 +66,7 @@ class Search:
                              structured=config.structured)
         self.rule = config.accept_rule
         self.skipped: list[dict] = []  # rounds not run, and why (shown in the progress and the summary)
+        self.saved = {"verifications": 0, "tokens": 0}  # what --early-stop did not spend (tokens estimated)
         self.started = time.monotonic()
 
     # ---- requests ----
@@ -85,14 +87,15 @@ class Search:
             out.append(cand)
         return out
 
-    def _verify_stage(self, cands: list[Candidate]) -> None:
+    def _verify_stage(self, cands: list[Candidate], earlier: list[Candidate]) -> None:
         """One call down: the verifier grades every verifiable proof of the round (verify, meta, exact checks)."""
         todo = [c for c in cands if c.verifiable]
         subjects = [Subject(c.id, c.proof, c.id, c.round) for c in todo]
         graded = self.grader.grade(self.problem, subjects, self.config.verifications, self.config.meta,
-                                   self.config.exact)
+                                   self.config.exact, self._settle(todo, earlier) if self.config.early_stop else None)
         for c, g in zip(todo, graded):
-            c.verifications = g.verifications
+            c.verifications, c.skipped_verifications = g.verifications, g.skipped
+            self._count_saved(g)
             if g.evidence is not None:
                 c.exact_issues, c.evidence = g.evidence.issues, g.evidence.to_dict()
         for c in todo:
@@ -104,6 +107,25 @@ class Search:
             if not c.verifiable:
                 self.store.save_candidate(c.to_dict())
                 self.on_event({"type": "candidate", "candidate": c})
+
+    def _settle(self, todo: list[Candidate], earlier: list[Candidate]) -> Settle:
+        """--early-stop: after each wave of verifications, the proofs of `todo` whose verdict is settled."""
+        m = self.config.verifications
+
+        def settled(graded: list[Graded]) -> set[int]:
+            progress = [Progress(replace(c, exact_issues=g.evidence.issues if g.evidence else []),
+                                 tuple(v.score for v in g.verifications), m - len(g.verifications) - g.skipped)
+                        for c, g in zip(todo, graded)]
+            done = settle(self.rule, m, self.config.refine_top, progress, earlier).proofs
+            return {i for i, c in enumerate(todo) if c.id in done}
+        return settled
+
+    def _count_saved(self, g: Graded) -> None:
+        if not g.skipped:
+            return
+        used = [v.usage.get("prompt_tokens", 0) + v.usage.get("completion_tokens", 0) for v in g.verifications]
+        self.saved["verifications"] += g.skipped
+        self.saved["tokens"] += round(g.skipped * sum(used) / max(1, len(used)))
 
     # ---- the loop ----
     def _out_of_budget(self) -> bool:
@@ -142,7 +164,7 @@ class Search:
             if self._out_of_budget():
                 status = "budget"
                 break
-            self._verify_stage(fresh)
+            self._verify_stage(fresh, pool[:len(pool) - len(fresh)])
             if any(c.accepted for c in fresh):
                 status = "accepted"
                 break
@@ -155,7 +177,11 @@ class Search:
         result = SearchResult(winner, pool, rounds_used, status, time.monotonic() - self.started,
                               self.store.call_stats())
         result.stats["skipped_rounds"] = list(self.skipped)
+        if cfg.early_stop:
+            result.stats["early_stop"] = {"verifications_not_issued": self.saved["verifications"],
+                                          "tokens_saved_estimate": self.saved["tokens"]}
         self.store.set_meta("result", {"status": status, "rounds_used": rounds_used, "skipped": self.skipped,
+                                       "early_stop": result.stats.get("early_stop"),
                                        "best": winner.id if winner else None,
                                        "mean_score": winner.mean_score if winner else None})
         self.store.set_meta("status", DONE)

@@ -21,6 +21,7 @@ def summary(problem: Problem, result: SearchResult, run_dir: str) -> dict:
         "candidates": len(result.candidates),
         "calls": result.stats.get("calls", {}),
         "tokens": result.stats.get("tokens", {}),
+        "early_stop": result.stats.get("early_stop"),
         "seconds": round(result.seconds, 3),
         "run": run_dir,
     }

@@ -97,7 +97,8 @@ def print_prove_summary(console: Console, problem_id: str, result: SearchResult,
         parsed = [v for v in b.verifications if v.score is not None]
         console.print(f"[bold]best proof {escape(b.id)}[/bold] of {escape(problem_id)}: mean score "
                       f"{_mean(b)} over {len(parsed)} parsed of {len(b.verifications)} "
-                      "verification(s)")
+                      "verification(s)" + (f" ({b.skipped_verifications} not issued: settled early)"
+                                           if b.skipped_verifications else ""))
         for n, v in enumerate(b.verifications, start=1):
             meta = "" if v.meta_score is None else f", meta {v.meta_score:g}"
             console.print(f"  verification {n}: {'-' if v.score is None else f'{v.score:g}'} ({escape(v.status)}"
@@ -110,6 +111,10 @@ def print_prove_summary(console: Console, problem_id: str, result: SearchResult,
                           f"{_mean(b)}")
     for s in result.stats.get("skipped_rounds", []):
         console.print(f"[yellow]round {s['round']} skipped[/yellow]: {escape(s['reason'])}")
+    saved = result.stats.get("early_stop")
+    if saved:
+        console.print(f"early stop: {saved['verifications_not_issued']} verification(s) not issued, about "
+                      f"{saved['tokens_saved_estimate']} tokens saved")
     meaning = STATUS_MEANING.get(result.status, "").format(rounds=rounds)
     style = "green" if result.status == "accepted" else "yellow"
     console.print(f"status: [{style}]{escape(result.status)}[/{style}]" + (f": {meaning}" if meaning else ""))

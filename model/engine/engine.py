@@ -254,13 +254,13 @@ class Engine:
         if left > s.closing_tokens:
             return
         if not seq.closing:
-            for ending, grammar in s.closings:
-                if self._completes(seq, ending):
+            for opening, grammar in s.closings:
+                if self._completes(seq, opening):
                     seq.matcher, seq.closing = self.grammars.matcher(grammar, ""), "soft"
                     break
-        ending = self._shortest_ending(seq, left)
-        if ending is not None and left <= len(ending.encode()) + s.forced_bytes + HARD_CLOSE_SLACK:
-            seq.matcher, seq.closing = self.grammars.matcher(literal_grammar(ending), ""), "hard"
+        shortest = self._shortest_ending(seq, left)
+        if shortest is not None and left <= len(shortest.encode()) + s.forced_bytes + HARD_CLOSE_SLACK:
+            seq.matcher, seq.closing = self.grammars.matcher(literal_grammar(shortest), ""), "hard"
 
     def _shortest_ending(self, seq: Sequence, left: int) -> str | None:
         """A shortest text that completes the answer from here: what the grammar forces next (a free part's few

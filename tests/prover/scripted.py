@@ -16,7 +16,7 @@ class ScriptedBackend:
         out = []
         for i, r in enumerate(requests):
             self.requests.append(r)
-            text = self.responder({"messages": list(r.messages)})
+            text = self.responder({"messages": list(r.messages), "seed": r.sampling.seed})
             c = Completion(text=text, finish_reason=self.finish_reason,
                            prompt_tokens=len(r.messages[-1]["content"].split()), completion_tokens=len(text.split()))
             if on_result:
