@@ -27,7 +27,7 @@ setup: $(BIN)/proofloop
 # The embedded demo model on the local engine, offline; small settings so it finishes in a few minutes on a CPU.
 # Exit status 1 is the verdict "no proof accepted", not a failure of the demo; 2 (an error) still fails it.
 demo: setup
-	$(BIN)/proofloop prove imo2025/1 --candidates 2 --verifications 2 --rounds 2 --max-tokens 768 --temperature 0.6 \
+	$(BIN)/proofloop prove imo2025/1 --candidates 2 --verifications 2 --rounds 2 --refine-top 1 --max-tokens 512 --temperature 0.6 \
 		|| [ $$? -eq 1 ]
 
 test: setup
