@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from verifier.proof import Proof, Step
 from verifier.verification import Issue, Verification
 
+NO_MEAN = -1.0  # the rank key's mean for a proof with no parsed verification
+
 
 @dataclass
 class Candidate:
@@ -37,9 +39,12 @@ class Candidate:
 
     def rank_key(self) -> tuple:
         """Higher is better: accepted, no exact refutation, mean verification score, self-score, later round."""
-        mean = self.mean_score if self.mean_score is not None else -1.0
+        return self.key_with(self.accepted, self.mean_score if self.mean_score is not None else NO_MEAN)
+
+    def key_with(self, accepted: bool, mean: float) -> tuple:
+        """The rank key this proof would have with that acceptance and mean (--early-stop bounds it so)."""
         self_s = self.self_score if self.self_score is not None else -1.0
-        return (self.accepted, not self.exact_issues, mean, self_s, self.round)
+        return (accepted, not self.exact_issues, mean, self_s, self.round)
 
     def to_dict(self) -> dict:
         return {

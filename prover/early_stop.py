@@ -12,10 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prover.candidate import Candidate
+from prover.candidate import NO_MEAN, Candidate
 from prover.config import AcceptRule
-
-NO_MEAN = -1.0  # the rank key's mean for a proof with no parsed verification
 
 
 @dataclass(frozen=True)
@@ -42,14 +40,10 @@ class Progress:
             rule.kind != "all" or self.remaining == 0)
 
     def best_key(self, rule: AcceptRule, m: int) -> tuple:
-        return self._key(self.can_pass(rule, m), self.mean_bounds()[1])
+        return self.candidate.key_with(self.can_pass(rule, m), self.mean_bounds()[1])
 
     def worst_key(self, rule: AcceptRule, m: int) -> tuple:
-        return self._key(self.sure_to_pass(rule, m), self.mean_bounds()[0])
-
-    def _key(self, accepted: bool, mean: float) -> tuple:
-        c = self.candidate
-        return (accepted, not c.exact_issues, mean, c.self_score if c.self_score is not None else -1.0, c.round)
+        return self.candidate.key_with(self.sure_to_pass(rule, m), self.mean_bounds()[0])
 
 
 @dataclass(frozen=True)

@@ -45,16 +45,15 @@ GREEK = {
     "Gamma", "Delta", "Theta", "Lambda", "Xi", "Sigma", "Upsilon", "Phi", "Psi", "Omega",
 }
 FUNCS = {"sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "ln": sp.log, "exp": sp.exp}
-SPACING = {",", ";", ":", "!", " ", "quad", "qquad", "left", "right", "bigl", "bigr", "Bigl", "Bigr", "big", "Big",
-           "bigg", "Bigg", "biggl", "biggr", "Biggl", "Biggr", "displaystyle", "textstyle", "limits", "nolimits",
-           "mathstrut", "strut", "thinspace", "medspace", "thickspace", "negthinspace"}
+SIZING = {"left", "right", "bigl", "bigr", "Bigl", "Bigr", "big", "Big", "bigg", "Bigg", "biggl", "biggr", "Biggl",
+          "Biggr"}  # delimiter sizes: dropped, but what they size is grouping (Tok.sized)
+SPACING = {",", ";", ":", "!", " ", "quad", "qquad", "displaystyle", "textstyle", "limits", "nolimits", "mathstrut",
+           "strut", "thinspace", "medspace", "thickspace", "negthinspace"} | SIZING
 UNICODE = {"·": "\\cdot ", "⋅": "\\cdot ", "×": "\\times ", "−": "-", "–": "-", "‒": "-", "—": "-", "÷": "\\div ",
            "π": "\\pi ", "²": "^2", "³": "^3", "√": "\\sqrt ", "≤": "\\le ", "≥": "\\ge ", "≠": "\\ne ",
            "≡": "\\equiv "}
 # letters that name functions when followed by "(": f(x) is an application, not f times x
 FUNCTION_LETTERS = set("fghpqFGHPQRST")
-SIZING = {"left", "right", "bigl", "bigr", "Bigl", "Bigr", "big", "Big", "bigg", "Bigg", "biggl", "biggr", "Biggl",
-          "Biggr"}
 
 _TOKEN = re.compile(
     r"\s+|(?P<num>\d+(?:\.\d+)?)|(?P<cmd>\\(?:[A-Za-z]+|.))|(?P<sym>[A-Za-z])|(?P<op>\*\*|[-+*/^_()\[\]{}!|,'=<>])"

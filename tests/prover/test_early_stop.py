@@ -63,13 +63,10 @@ def test_early_stop_changes_nothing_the_search_decides(tmp_path, settings):
     assert skipped == sum(c.skipped_verifications for c in early.candidates)
 
 
-def test_early_stop_saves_calls_over_the_settings():
+def test_early_stop_saves_calls_over_the_settings(tmp_path):
     """Not every search can save (a round where all proofs stay in contention), but across these most do."""
-    import tempfile
-    saved = []
-    for settings in SETTINGS:
-        with tempfile.TemporaryDirectory() as d:
-            saved.append(search(Path(d), "early", early_stop=True, **settings)[0].stats["early_stop"])
+    saved = [search(tmp_path, f"early{i}", early_stop=True, **settings)[0].stats["early_stop"]
+             for i, settings in enumerate(SETTINGS)]
     assert sum(s["verifications_not_issued"] > 0 for s in saved) >= len(SETTINGS) // 2, saved
     assert all(s["tokens_saved_estimate"] > 0 for s in saved if s["verifications_not_issued"])
 
